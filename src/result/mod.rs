@@ -84,6 +84,13 @@ impl CniResult {
         serde_json::from_value(value.clone()).map_err(|e| ResultError::Invalid(e.to_string()))
     }
 
+    /// Parse bytes a delegate printed.
+    pub fn parse_slice(bytes: &[u8], default_version: Version) -> Result<CniResult, ResultError> {
+        let v: Value = serde_json::from_slice(bytes)
+            .map_err(|e| ResultError::Invalid(format!("not valid JSON: {e}")))?;
+        Self::parse(&v, default_version)
+    }
+
     /// The result printed in `version`'s wire form.
     pub fn to_json(&self, version: Version) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();

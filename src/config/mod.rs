@@ -1,0 +1,208 @@
+//! The meta config: both shapes (seed `delegates` and multi-NIC `pipelines`),
+//! defaults, and validation that reports every problem it finds.
+//!
+//! Both shapes normalise to a list of [`PipelineSpec`]s: the seed shape is one
+//! pipeline on the runtime's `CNI_IFNAME` whose result mode is `resultMode`.
+
+mod parse;
+mod validate;
+
+use crate::overrides::Manip;
+use crate::version::Version;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use parse::load;
+
+/// Default directory of attachment state files.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/cni/meta-cni";
+/// Default cap of the log file before it is rotated to `.1`.
+pub const DEFAULT_LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        Some(match s {
+            "error" => LogLevel::Error,
+            "warn" | "warning" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "ERROR",
+            LogLevel::Warn => "WARN",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Trace => "TRACE",
+        }
+    }
+}
+
+/// How results travel along one pipeline (`resultMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultMode {
+    /// No `prevResult` to delegates; output is the last non-null result.
+    None,
+    /// Each delegate gets the previous delegate's result.
+    Chained,
+    /// Results are merged as they come; the merge is passed on and returned.
+    Merged,
+}
+
+impl ResultMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultMode::None => "none",
+            ResultMode::Chained => "chained",
+            ResultMode::Merged => "merged",
+        }
+    }
+}
+
+/// Which `runtimeConfig` keys each delegate receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeConfigMode {
+    /// Like libcni for a conflist: only the keys the delegate's
+    /// `capabilities` declare true.
+    Capabilities,
+    /// Upstream's behaviour: the whole runtimeConfig to every delegate.
+    All,
+}
+
+/// One `runtimeOverride` object, parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Override {
+    pub container_id: Option<String>,
+    pub netns: Option<String>,
+    pub ifname: Option<String>,
+    pub cni_path: Option<String>,
+    pub args: Vec<Manip>,
+    pub envs: Vec<Manip>,
+}
+
+impl Override {
+    pub fn is_empty(&self) -> bool {
+        *self == Override::default()
+    }
+}
+
+/// Which interface a pipeline works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Seed shape: whatever `CNI_IFNAME` the runtime asked for.
+    Request,
+    /// `ifName`: a static pipeline.
+    Static(String),
+    /// `ifNamePrefix`: a template pipeline, one instance per GRES annotation.
+    Template(String),
+}
+
+/// One delegate entry, with its config filled in (`type`, `name`,
+/// `cniVersion`) and any `prevResult` removed.
+#[derive(Debug, Clone)]
+pub struct DelegateSpec {
+    pub name: String,
+    pub plugin: String,
+    pub version: Version,
+    pub conf: Map<String, Value>,
+    /// Whether any string in `conf` holds `{{` (rendering needed).
+    pub templated: bool,
+    pub runtime_override: Override,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    /// Pipeline name; empty for the seed shape's implicit pipeline.
+    pub name: String,
+    pub target: Target,
+    pub mode: ResultMode,
+    pub runtime_override: Override,
+    pub delegates: Vec<DelegateSpec>,
+}
+
+/// The whole meta config.
+#[derive(Debug, Clone)]
+pub struct MetaConfig {
+    pub version: Version,
+    pub name: String,
+    pub plugin_type: String,
+    pub log_level: LogLevel,
+    pub log_file: Option<PathBuf>,
+    pub log_max_bytes: u64,
+    /// One deadline for the whole operation.
+    pub timeout: Option<Duration>,
+    pub runtime_override: Override,
+    pub pipelines: Vec<PipelineSpec>,
+    /// True for the `pipelines` shape.
+    pub multi: bool,
+    pub runtime_config: Map<String, Value>,
+    pub runtime_config_mode: RuntimeConfigMode,
+    pub prev_result: Option<Value>,
+    pub state_dir: PathBuf,
+    /// Problems that did not stop loading (unknown log level, ignored keys).
+    pub warnings: Vec<String>,
+}
+
+impl MetaConfig {
+    /// Pod annotations the runtime passed (`io.kubernetes.cri.pod-annotations`).
+    pub fn annotations(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.runtime_config
+            .get("io.kubernetes.cri.pod-annotations")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+            })
+    }
+}
+
+/// Interface-name rules (libcni's `ValidateInterfaceName`): 1–15 bytes, not
+/// `.` or `..`, no `/`, `:` or whitespace.
+pub fn check_ifname(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("is empty");
+    }
+    if name.len() > 15 {
+        return Err("is longer than 15 bytes");
+    }
+    if name == "." || name == ".." {
+        return Err("cannot be . or ..");
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return Err("cannot contain '/', ':' or whitespace");
+    }
+    Ok(())
+}
+
+/// Whether `ifname` is an instance name a template `prefix` can produce:
+/// `prefix` followed by a canonical non-negative decimal.
+pub fn prefix_produces(prefix: &str, ifname: &str) -> bool {
+    match ifname.strip_prefix(prefix) {
+        Some(rest) => is_canonical_index(rest),
+        None => false,
+    }
+}
+
+/// `0`, or digits not starting with `0`.
+pub fn is_canonical_index(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+}

@@ -1,0 +1,158 @@
+//! One plugin invocation end to end: read stdin, check the environment, load
+//! the config, dispatch the command, print exactly one JSON document.
+
+use crate::config::{self, MetaConfig};
+use crate::engine::Engine;
+use crate::error::{code, CniError};
+use crate::invoke::Invoker;
+use crate::log::Logger;
+use crate::protocol::{parse_request, Command, Env, Request};
+use crate::version::Version;
+use std::io::{Read, Write};
+
+/// Largest config accepted on stdin.
+pub const STDIN_CAP: u64 = 16 * 1024 * 1024;
+
+/// What `meta-cni` prints when run by a person (no `CNI_COMMAND`).
+pub fn about() -> String {
+    format!(
+        "meta-cni {}: a CNI meta-plugin that runs delegate plugins in pipelines\n\
+         CNI protocol versions: {}\n\
+         Run by a container runtime with CNI_COMMAND set; `meta-cni --help` for the tools.\n",
+        env!("CARGO_PKG_VERSION"),
+        Version::all_strings().join(", ")
+    )
+}
+
+/// Run one invocation; returns the exit code (0 success, 1 CNI error).
+pub fn run(env: &Env, stdin: &mut dyn Read, stdout: &mut dyn Write, invoker: &dyn Invoker) -> u8 {
+    if env.get("CNI_COMMAND").is_none() {
+        let _ = std::io::stderr().write_all(about().as_bytes());
+        return 0;
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        dispatch(env, stdin, invoker)
+    }));
+    let (version, result) = match outcome {
+        Ok(v) => v,
+        Err(_) => (
+            Version::DEFAULT.as_str().to_string(),
+            Err(CniError::new(
+                code::INTERNAL,
+                "meta-cni hit an internal error (a bug: please report it with the log)",
+            )),
+        ),
+    };
+    let (doc, code) = match result {
+        Ok(Some(doc)) => (doc, 0),
+        Ok(None) => return 0,
+        Err(e) => (e.to_json(&version), 1),
+    };
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return 1;
+    }
+    code
+}
+
+/// The version to answer in before the config is understood.
+fn sniff_version(stdin: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(stdin)
+        .ok()
+        .and_then(|v| v.get("cniVersion")?.as_str().map(str::to_string))
+        .filter(|v| Version::parse(v).is_some())
+        .unwrap_or_else(|| Version::DEFAULT.as_str().to_string())
+}
+
+type Reply = (String, Result<Option<serde_json::Value>, CniError>);
+
+fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
+    let mut input = Vec::new();
+    if let Err(e) = stdin.take(STDIN_CAP + 1).read_to_end(&mut input) {
+        return (
+            Version::DEFAULT.to_string(),
+            Err(CniError::io(format!("cannot read stdin: {e}"))),
+        );
+    }
+    if input.len() as u64 > STDIN_CAP {
+        return (
+            Version::DEFAULT.to_string(),
+            Err(CniError::decode(format!(
+                "config on stdin is larger than {} MiB",
+                STDIN_CAP >> 20
+            ))),
+        );
+    }
+    let version = sniff_version(&input);
+    let req = match parse_request(env) {
+        Ok(r) => r,
+        Err(e) => return (version, Err(e)),
+    };
+    if req.command == Command::Version {
+        return (version.clone(), Ok(Some(version_reply(&version))));
+    }
+    let conf = match config::load(&input) {
+        Ok(c) => c,
+        Err(e) => return (version, Err(e)),
+    };
+    let version = conf.version.to_string();
+    let log = logger(&conf, &req);
+    let out = execute(&conf, &req, env, invoker, &log);
+    if let Err(e) = &out {
+        log.error("", format_args!("{} failed: {e}", req.command));
+    }
+    (version, out)
+}
+
+/// `{"cniVersion": <input>, "supportedVersions": [...]}`.
+pub fn version_reply(version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "cniVersion": version,
+        "supportedVersions": Version::all_strings(),
+    })
+}
+
+fn logger(conf: &MetaConfig, req: &Request) -> Logger {
+    let mut log = Logger::stderr(conf.log_level);
+    log.set_context(req.command.as_str(), &req.container_id);
+    if let Some(path) = &conf.log_file {
+        if let Err(why) = log.to_file(path, conf.log_max_bytes) {
+            log.warn("", format_args!("{why}; logging to stderr"));
+        }
+    }
+    for w in &conf.warnings {
+        log.warn("", format_args!("config: {w}"));
+    }
+    log
+}
+
+fn execute(
+    conf: &MetaConfig,
+    req: &Request,
+    env: &Env,
+    invoker: &dyn Invoker,
+    log: &Logger,
+) -> Result<Option<serde_json::Value>, CniError> {
+    let engine = Engine {
+        conf,
+        req,
+        env,
+        invoker,
+        log,
+    };
+    match req.command {
+        Command::Add => engine.add().map(|r| Some(r.to_json(conf.version))),
+        Command::Del => engine.del().map(|()| None),
+        Command::Check => engine.check().map(|()| None),
+        Command::Status | Command::Gc => Err(CniError::new(
+            code::INVALID_CONFIG,
+            format!("{} is not supported yet", req.command),
+        )),
+        Command::Version => Ok(Some(version_reply(conf.version.as_str()))),
+    }
+}

@@ -1,0 +1,261 @@
+//! The CNI exec protocol: commands, the table of required environment
+//! variables, and reading one request out of an environment.
+
+use crate::error::CniError;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+
+/// A `CNI_COMMAND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    Add,
+    Del,
+    Check,
+    Status,
+    Gc,
+    Version,
+}
+
+impl Command {
+    pub fn parse(s: &str) -> Option<Command> {
+        Some(match s {
+            "ADD" => Command::Add,
+            "DEL" => Command::Del,
+            "CHECK" => Command::Check,
+            "STATUS" => Command::Status,
+            "GC" => Command::Gc,
+            "VERSION" => Command::Version,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Add => "ADD",
+            Command::Del => "DEL",
+            Command::Check => "CHECK",
+            Command::Status => "STATUS",
+            Command::Gc => "GC",
+            Command::Version => "VERSION",
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The process environment, as given (injected in tests).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub vars: Vec<(OsString, OsString)>,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        Env {
+            vars: std::env::vars_os().collect(),
+        }
+    }
+
+    pub fn from_pairs<K: Into<OsString>, V: Into<OsString>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Env {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&OsStr> {
+        // The last definition wins, as with getenv on a duplicated environ.
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_os_str())
+    }
+}
+
+/// One CNI request, validated against the table for its command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub command: Command,
+    /// Empty for STATUS, GC and VERSION.
+    pub container_id: String,
+    pub netns: Option<String>,
+    /// Empty for STATUS, GC and VERSION.
+    pub ifname: String,
+    pub args: Option<String>,
+    pub path: String,
+}
+
+/// The spec's container ID pattern: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`.
+/// It ends up in file names, so it is checked strictly.
+pub fn valid_container_id(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+type Check = fn(&str) -> Result<(), String>;
+
+/// The environment table: variable, the commands that require it, and its check.
+const TABLE: &[(&str, &[Command], Check)] = {
+    use Command::*;
+    &[
+        ("CNI_CONTAINERID", &[Add, Del, Check], |v| {
+            if valid_container_id(v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{v:?} must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+                ))
+            }
+        }),
+        ("CNI_NETNS", &[Add, Check], |_| Ok(())),
+        ("CNI_IFNAME", &[Add, Del, Check], |v| {
+            crate::config::check_ifname(v).map_err(|why| format!("{v:?} {why}"))
+        }),
+        ("CNI_ARGS", &[], |_| Ok(())),
+        ("CNI_PATH", &[Add, Del, Check, Status, Gc], |_| Ok(())),
+    ]
+};
+
+/// Read the request from `env`. Every missing or malformed variable is
+/// named in one code-4 error.
+pub fn parse_request(env: &Env) -> Result<Request, CniError> {
+    let cmd_raw = env
+        .get("CNI_COMMAND")
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let command = Command::parse(&cmd_raw).ok_or_else(|| {
+        CniError::env(if cmd_raw.is_empty() {
+            "CNI_COMMAND is not set".to_string()
+        } else {
+            format!(
+                "unknown CNI_COMMAND {cmd_raw:?} (expected ADD, DEL, CHECK, STATUS, GC or VERSION)"
+            )
+        })
+    })?;
+    let mut problems = Vec::new();
+    let mut values: [Option<String>; 5] = Default::default();
+    for (slot, (name, required_for, check)) in values.iter_mut().zip(TABLE) {
+        let required = required_for.contains(&command);
+        match env.get(name).map(|v| v.to_str()) {
+            None | Some(Some("")) => {
+                if required {
+                    problems.push(format!("{name} is required for {command} but not set"));
+                }
+            }
+            Some(None) => problems.push(format!("{name} is not valid UTF-8")),
+            Some(Some(v)) => {
+                // Only the variables the command uses are checked.
+                if required || *name == "CNI_ARGS" || *name == "CNI_NETNS" {
+                    if let Err(why) = check(v) {
+                        problems.push(format!("{name}: {why}"));
+                    }
+                }
+                *slot = Some(v.to_string());
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CniError::env(problems.join("; ")));
+    }
+    let [container_id, netns, ifname, args, path] = values;
+    let uses_container = matches!(command, Command::Add | Command::Del | Command::Check);
+    Ok(Request {
+        command,
+        container_id: if uses_container {
+            container_id.unwrap_or_default()
+        } else {
+            String::new()
+        },
+        netns: if uses_container { netns } else { None },
+        ifname: if uses_container {
+            ifname.unwrap_or_default()
+        } else {
+            String::new()
+        },
+        args,
+        path: path.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn add_needs_all_container_parameters_and_names_each_missing_one() {
+        let e = parse_request(&env(&[("CNI_COMMAND", "ADD")])).unwrap_err();
+        assert_eq!(e.code, 4);
+        for v in ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"] {
+            assert!(e.msg.contains(v), "{v} not named in {}", e.msg);
+        }
+        assert!(!e.msg.contains("CNI_ARGS"));
+    }
+
+    #[test]
+    fn del_does_not_need_netns_and_status_gc_need_no_container() {
+        let r = parse_request(&env(&[
+            ("CNI_COMMAND", "DEL"),
+            ("CNI_CONTAINERID", "abc"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/opt/cni/bin"),
+        ]))
+        .unwrap();
+        assert_eq!(r.netns, None);
+        for cmd in ["STATUS", "GC"] {
+            let r = parse_request(&env(&[
+                ("CNI_COMMAND", cmd),
+                ("CNI_PATH", "/x"),
+                ("CNI_CONTAINERID", "../bad"),
+            ]))
+            .unwrap();
+            assert_eq!(r.container_id, "");
+        }
+        assert!(parse_request(&env(&[("CNI_COMMAND", "VERSION")])).is_ok());
+    }
+
+    #[test]
+    fn container_id_and_ifname_are_validated() {
+        let e = parse_request(&env(&[
+            ("CNI_COMMAND", "DEL"),
+            ("CNI_CONTAINERID", "../../etc"),
+            ("CNI_IFNAME", "eth0/x"),
+            ("CNI_PATH", "/x"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.code, 4);
+        assert!(
+            e.msg.contains("CNI_CONTAINERID") && e.msg.contains("CNI_IFNAME"),
+            "{}",
+            e.msg
+        );
+        assert!(valid_container_id("a-b_c.d9"));
+        assert!(!valid_container_id("-a"));
+        assert!(!valid_container_id(""));
+    }
+
+    #[test]
+    fn unknown_or_missing_command_is_code_4() {
+        assert_eq!(
+            parse_request(&env(&[("CNI_COMMAND", "FROB")]))
+                .unwrap_err()
+                .code,
+            4
+        );
+        assert_eq!(parse_request(&env(&[])).unwrap_err().code, 4);
+    }
+}
