@@ -1,0 +1,9 @@
+//! Integration tests: the built `meta-cni` binary against fake delegates
+//! that record what they received (tests/fakes/fake-delegate).
+
+mod harness;
+
+mod config_errors;
+mod faults;
+mod protocol;
+mod seed;
