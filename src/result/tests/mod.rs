@@ -1,0 +1,1 @@
+//! Tests for the result module (added in the following commits).
