@@ -68,7 +68,7 @@ impl Engine<'_> {
                 );
                 Ok(None)
             }
-            Err(e) => Err(CniError::decode(format!("prevResult: {e}"))),
+            Err(e) => Err(CniError::new(e.code(), format!("prevResult: {e}"))),
         }
     }
 
