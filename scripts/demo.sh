@@ -1,0 +1,53 @@
+#!/bin/sh
+# The main job on a fresh machine: build meta-cni, install it next to the CNI
+# reference plugins in a temporary CNI_PATH, and run the seed's Calico-shaped
+# chain (bridge + host-local standing in for calico, then portmap and
+# bandwidth; examples/10-demo-bridge.conf) through cnitool (libcni, as
+# containerd uses it) in a throwaway network namespace: ADD, CHECK, DEL.
+# Needs root. Cleans up after itself, also on failure.
+set -eu
+top="$(cd "$(dirname "$0")/.." && pwd)"
+[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 1; }
+"$top/../shared/tools/install-cnitool.sh" >/dev/null
+cargo build --release --quiet --manifest-path "$top/Cargo.toml"
+
+tmp="$(mktemp -d /tmp/meta-cni-demo.XXXXXX)"
+ns="mcni-demo-$$"
+cleanup() {
+  ip netns del "$ns" 2>/dev/null || true
+  ip link del mcnidemo0 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+mkdir -p "$tmp/bin" "$tmp/net.d" "$tmp/cache" "$tmp/ipam"
+cp "$top/target/release/meta-cni" "$tmp/bin/"
+for p in /usr/lib/cni/*; do ln -s "$p" "$tmp/bin/"; done
+# A private host-local dataDir and state dir, so the demo touches nothing else.
+sed -e "s#\"type\": \"host-local\",#\"type\": \"host-local\", \"dataDir\": \"$tmp/ipam\",#" \
+    -e "s#\"logLevel\": \"info\",#\"logLevel\": \"info\", \"stateDir\": \"$tmp/state\",#" \
+    "$top/examples/10-demo-bridge.conf" > "$tmp/net.d/10-demo.conf"
+ip netns add "$ns"
+
+export NETCONFPATH="$tmp/net.d" CNI_PATH="$tmp/bin" CNI_CACHE_DIR="$tmp/cache" \
+  CNI_IFNAME=eth0 CNI_CONTAINERID="demo-$$" \
+  CNI_ARGS='K8S_POD_NAMESPACE=demo;K8S_POD_NAME=demo;K8S_POD_INFRA_CONTAINER_ID=x;K8S_POD_UID=u' \
+  CAP_ARGS='{"portMappings":[{"hostPort":18080,"containerPort":80,"protocol":"tcp"}],"bandwidth":{"ingressRate":10000000,"ingressBurst":1000000,"egressRate":10000000,"egressBurst":1000000}}'
+
+echo "== meta-cni validate (the seed example and the demo config)"
+"$tmp/bin/meta-cni" validate --cni-path "$tmp/bin" "$tmp/net.d/10-demo.conf" || true
+echo "== cnitool add crane-demo $ns"
+timeout 60 cnitool add crane-demo "/var/run/netns/$ns"
+echo "== inside the namespace"
+ip netns exec "$ns" ip -4 -o addr show eth0
+echo "== cnitool check"
+if timeout 60 cnitool check crane-demo "/var/run/netns/$ns"; then
+  echo "check: ok"
+elif ! ip6tables -t nat -S >/dev/null 2>&1; then
+  echo "check: portmap's CHECK fails here because this host has no IPv6 nat table (a known quirk of the reference portmap 1.1.1), not because of meta-cni"
+else
+  echo "check: FAILED"; exit 1
+fi
+echo "== cnitool del"
+timeout 60 cnitool del crane-demo "/var/run/netns/$ns" && echo "del: ok"
+echo "== demo finished"
