@@ -1,17 +1,31 @@
 //! One delegate call: environment, stdin with `prevResult` in the
-//! delegate's version, the time limit, the log line, and the result.
+//! delegate's version, the time limit, the log line, the result, and version
+//! negotiation when the delegate answers "incompatible CNI version".
 
 use super::resolve::{with_prev_result, Delegate, Pipeline};
 use super::{Deadline, Engine};
 use crate::error::{code, CniError};
-use crate::invoke::{fmt_duration, Call};
+use crate::invoke::{fmt_duration, Call, Failure, Output};
 use crate::protocol::Command;
 use crate::result::CniResult;
+use crate::version::Version;
+use serde_json::Value;
+use std::borrow::Cow;
 use std::time::Instant;
 
+/// What a successful call produced.
+#[derive(Debug, Default)]
+pub struct Called {
+    /// The parsed result (ADD only; `None` when the delegate printed nothing).
+    pub result: Option<CniResult>,
+    /// Set when version negotiation changed the config: the stdin (without
+    /// `prevResult`) and version that worked.
+    #[allow(dead_code)] // read by the attachment state (next)
+    pub renegotiated: Option<(Vec<u8>, Version)>,
+}
+
 impl Engine<'_> {
-    /// Run `command` on delegate `d` of pipeline `p`. For ADD, the parsed
-    /// result (`None` when the delegate printed nothing).
+    /// Run `command` on delegate `d` of pipeline `p`.
     pub(super) fn call(
         &self,
         p: &Pipeline,
@@ -19,20 +33,89 @@ impl Engine<'_> {
         command: Command,
         prev: Option<&CniResult>,
         deadline: Deadline,
-    ) -> Result<Option<CniResult>, CniError> {
-        let scope = p.scope(d);
+    ) -> Result<Called, CniError> {
         let who = p.who(d);
+        let scope = p.scope(d);
+        let first = self.exec(p, d, command, &d.stdin, d.version, prev, deadline);
+        let reported_v1 = matches!(&first, Err(Failure::Reported { code: 1, .. }));
+        let out = match first {
+            Ok(out) => out,
+            Err(f) if reported_v1 && command != Command::Version => {
+                let original = f.into_error(&who);
+                let Some((stdin, v)) = self.negotiate(p, d, deadline, &original)? else {
+                    return Err(original);
+                };
+                self.log.warn(
+                    &scope,
+                    format_args!(
+                        "{} does not take cniVersion {}; retrying {command} with {v}",
+                        d.plugin, d.version
+                    ),
+                );
+                let out = self
+                    .exec(p, d, command, &stdin, v, prev, deadline)
+                    .map_err(|f| f.into_error(&who))?;
+                return Ok(Called {
+                    result: self.parse_result(&who, command, &out, v)?,
+                    renegotiated: Some((stdin, v)),
+                });
+            }
+            Err(f) => return Err(f.into_error(&who)),
+        };
+        Ok(Called {
+            result: self.parse_result(&who, command, &out, d.version)?,
+            renegotiated: None,
+        })
+    }
+
+    fn parse_result(
+        &self,
+        who: &str,
+        command: Command,
+        out: &Output,
+        v: Version,
+    ) -> Result<Option<CniResult>, CniError> {
+        if command != Command::Add || out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        CniResult::parse_slice(&out.stdout, v)
+            .map(Some)
+            .map_err(|e| CniError::decode(format!("{who}: result does not parse: {e}")))
+    }
+
+    /// Spawn the delegate once, logging the outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn exec(
+        &self,
+        p: &Pipeline,
+        d: &Delegate,
+        command: Command,
+        stdin: &[u8],
+        version: Version,
+        prev: Option<&CniResult>,
+        deadline: Deadline,
+    ) -> Result<Output, Failure> {
+        let scope = p.scope(d);
         if deadline.expired() {
-            let e = CniError::new(
-                code::DELEGATE_TIMEOUT,
-                format!("{who}: not run, the operation's timeoutSeconds was used up"),
+            let e = Failure::Reported {
+                code: code::DELEGATE_TIMEOUT,
+                msg: "not run: the operation's timeoutSeconds was used up".into(),
+                details: String::new(),
+            };
+            self.log.error(
+                &scope,
+                format_args!("{command} {} not run: time is up", d.plugin),
             );
-            self.log.error(&scope, format_args!("{command}: {}", e.msg));
             return Err(e);
         }
-        let prev_json = prev.map(|r| r.to_json(d.version));
-        let stdin = with_prev_result(&d.stdin, prev_json.as_ref());
-        if self.log.enabled(crate::config::LogLevel::Debug) {
+        let prev_json = prev.map(|r| r.to_json(version));
+        let stdin = match command {
+            Command::Version => {
+                Cow::Owned(format!("{{\"cniVersion\":\"{version}\"}}").into_bytes())
+            }
+            _ => Cow::Owned(with_prev_result(stdin, prev_json.as_ref())),
+        };
+        if self.log.enabled(crate::config::LogLevel::Debug) && command != Command::Version {
             let shown = serde_json::from_slice(&stdin)
                 .map(|v| crate::log::redact(&v).to_string())
                 .unwrap_or_default();
@@ -51,25 +134,64 @@ impl Engine<'_> {
         let started = Instant::now();
         let outcome = self.invoker.invoke(&call);
         let took = fmt_duration(started.elapsed());
-        match outcome {
-            Ok(out) => {
-                self.log
-                    .info(&scope, format_args!("{command} {} ok in {took}", d.plugin));
-                if command != Command::Add || out.stdout.iter().all(u8::is_ascii_whitespace) {
-                    return Ok(None);
-                }
-                CniResult::parse_slice(&out.stdout, d.version)
-                    .map(Some)
-                    .map_err(|e| CniError::decode(format!("{who}: result does not parse: {e}")))
-            }
-            Err(f) => {
-                let e = f.into_error(&who);
-                self.log.error(
-                    &scope,
-                    format_args!("{command} {} failed in {took}: {e}", d.plugin),
-                );
-                Err(e)
-            }
+        match &outcome {
+            Ok(_) => self
+                .log
+                .info(&scope, format_args!("{command} {} ok in {took}", d.plugin)),
+            Err(f) => self.log.error(
+                &scope,
+                format_args!(
+                    "{command} {} failed in {took}: {}",
+                    d.plugin,
+                    f.clone().into_error("")
+                ),
+            ),
         }
+        outcome
+    }
+
+    /// After a code-1 answer: ask the delegate's `VERSION` and pick the
+    /// highest version both sides speak. `Ok(None)` when the delegate already
+    /// claims to speak the configured version (the error stands as it is).
+    fn negotiate(
+        &self,
+        p: &Pipeline,
+        d: &Delegate,
+        deadline: Deadline,
+        original: &CniError,
+    ) -> Result<Option<(Vec<u8>, Version)>, CniError> {
+        let who = p.who(d);
+        let out = self
+            .exec(p, d, Command::Version, &[], d.version, None, deadline)
+            .map_err(|f| {
+                f.into_error(&format!(
+                    "{who} (asking its VERSION after: {})",
+                    original.msg
+                ))
+            })?;
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let theirs: Vec<&str> = answer
+            .get("supportedVersions")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if theirs.contains(&d.version.as_str()) {
+            return Ok(None);
+        }
+        let Some(best) = theirs.iter().filter_map(|s| Version::parse(s)).max() else {
+            return Err(CniError::version(format!(
+                "{who}: no CNI version in common: the plugin supports [{}], meta-cni supports [{}] (configured: {})",
+                theirs.join(", "),
+                Version::all_strings().join(", "),
+                d.version
+            ))
+            .with_details(original.msg.clone()));
+        };
+        let mut conf: serde_json::Map<String, Value> = serde_json::from_slice(&d.stdin)
+            .map_err(|e| CniError::decode(format!("{who}: re-reading its config: {e}")))?;
+        conf.insert("cniVersion".into(), best.as_str().into());
+        let stdin =
+            serde_json::to_vec(&conf).map_err(|e| CniError::decode(format!("{who}: {e}")))?;
+        Ok(Some((stdin, best)))
     }
 }

@@ -148,7 +148,10 @@ impl Engine<'_> {
             } else {
                 acc.as_ref()
             };
-            match self.call(p, d, Command::Add, prev, deadline) {
+            match self
+                .call(p, d, Command::Add, prev, deadline)
+                .map(|c| c.result)
+            {
                 Ok(None) => {}
                 Ok(Some(r)) => match p.mode {
                     ResultMode::None => last = Some(r),

@@ -7,3 +7,4 @@ mod config_errors;
 mod faults;
 mod protocol;
 mod seed;
+mod versions;
