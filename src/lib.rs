@@ -8,6 +8,7 @@
 //! * [`invoke`]: finding and running one delegate with a deadline.
 //! * [`result`]: typed CNI results, version conversion and merge.
 //! * [`engine`]: ADD / DEL / CHECK over resolved pipelines.
+//! * [`state`]: attachment state files (what ADD ran, for DEL/CHECK/GC).
 //! * [`log`]: the stderr / file logger.
 //! * [`plugin`]: one invocation end to end: stdin, env, dispatch, stdout.
 
@@ -20,6 +21,7 @@ pub mod overrides;
 pub mod plugin;
 pub mod protocol;
 pub mod result;
+pub mod state;
 pub mod template;
 pub mod version;
 

@@ -144,6 +144,9 @@ fn execute(
         env,
         invoker,
         log,
+        state: conf
+            .attachment_state
+            .then(|| crate::state::Store::new(&conf.state_dir, &conf.name)),
     };
     match req.command {
         Command::Add => engine.add().map(|r| Some(r.to_json(conf.version))),

@@ -154,6 +154,8 @@ pub struct MetaConfig {
     pub runtime_config_mode: RuntimeConfigMode,
     pub prev_result: Option<Value>,
     pub state_dir: PathBuf,
+    /// Whether attachment state files are kept (`attachmentState`, default true).
+    pub attachment_state: bool,
     /// Problems that did not stop loading (unknown log level, ignored keys).
     pub warnings: Vec<String>,
 }

@@ -37,6 +37,12 @@ pub fn load(bytes: &[u8]) -> Result<MetaConfig, CniError> {
     let name = string(&top, "name", "name", &mut p).unwrap_or_default();
     if name.is_empty() && !p.mentions("name") {
         p.push("name", "is required");
+    } else if !name.is_empty() && !crate::protocol::valid_container_id(&name) {
+        // The spec's network-name pattern; the name is also a directory name.
+        p.push(
+            "name",
+            format!("{name:?} must start with a letter or digit and hold only letters, digits, '_', '.', '-'"),
+        );
     }
     let plugin_type = string(&top, "type", "type", &mut p).unwrap_or_default();
 
@@ -69,6 +75,17 @@ pub fn load(bytes: &[u8]) -> Result<MetaConfig, CniError> {
     if !state_dir.is_absolute() {
         p.push("stateDir", "must be an absolute path");
     }
+    let attachment_state = match top.get("attachmentState") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            p.push(
+                "attachmentState",
+                format!("must be true or false, got {}", kind(other)),
+            );
+            true
+        }
+    };
     let runtime_config_mode =
         match string(&top, "runtimeConfigMode", "runtimeConfigMode", &mut p).as_deref() {
             None | Some("") | Some("capabilities") => RuntimeConfigMode::Capabilities,
@@ -172,6 +189,7 @@ pub fn load(bytes: &[u8]) -> Result<MetaConfig, CniError> {
         runtime_config_mode,
         prev_result,
         state_dir,
+        attachment_state,
         warnings: Vec::new(),
     };
     super::validate::check(&config, &mut p);

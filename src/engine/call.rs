@@ -20,7 +20,6 @@ pub struct Called {
     pub result: Option<CniResult>,
     /// Set when version negotiation changed the config: the stdin (without
     /// `prevResult`) and version that worked.
-    #[allow(dead_code)] // read by the attachment state (next)
     pub renegotiated: Option<(Vec<u8>, Version)>,
 }
 

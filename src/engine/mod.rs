@@ -1,7 +1,9 @@
 //! The operations over resolved pipelines: ADD (chain, merge, two-level
-//! rollback), DEL (reverse, best effort), CHECK (in order).
+//! rollback), DEL (reverse, best effort), CHECK (in order), each replaying
+//! the attachment's state record when there is one.
 
 mod call;
+mod record;
 pub mod resolve;
 
 use crate::config::{MetaConfig, ResultMode};
@@ -10,6 +12,7 @@ use crate::invoke::Invoker;
 use crate::log::Logger;
 use crate::protocol::{Command, Env, Request};
 use crate::result::CniResult;
+use crate::state::{Lock, Record, Store};
 use resolve::Pipeline;
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,8 @@ pub struct Engine<'a> {
     pub env: &'a Env,
     pub invoker: &'a dyn Invoker,
     pub log: &'a Logger,
+    /// Attachment state, unless `attachmentState: false`.
+    pub state: Option<Store>,
 }
 
 /// A point in time by which an operation must be done (`None`: no limit).
@@ -52,6 +57,9 @@ struct PipelineFailure {
     partial: Option<Box<CniResult>>,
 }
 
+/// The pipelines to undo or verify, each with the result to pass it.
+type Plan = Vec<(Pipeline, Option<CniResult>)>;
+
 impl Engine<'_> {
     /// The runtime's `prevResult`, parsed. On DEL a bad one is logged and
     /// ignored: cleanup must not depend on it.
@@ -76,26 +84,82 @@ impl Engine<'_> {
         Deadline::after(self.conf.timeout)
     }
 
+    /// Take the attachment's lock (waiting at most until `deadline`).
+    fn lock(&self, deadline: Deadline) -> Result<Option<Lock>, CniError> {
+        let Some(store) = &self.state else {
+            return Ok(None);
+        };
+        match store.lock(&self.req.container_id, &self.req.ifname, true, deadline.0) {
+            Ok(Some(l)) => Ok(Some(l)),
+            Ok(None) => Err(CniError::new(
+                code::TRY_AGAIN,
+                format!(
+                    "another operation on container {} interface {} still holds its lock",
+                    self.req.container_id, self.req.ifname
+                ),
+            )),
+            Err(e) => Err(CniError::io(format!(
+                "state directory {}: {e}",
+                store.dir().display()
+            ))),
+        }
+    }
+
+    fn save(&self, lock: Option<&Lock>, record: &Record) -> Result<(), CniError> {
+        match (&self.state, lock) {
+            (Some(store), Some(lock)) => store.save(lock, record).map_err(|e| {
+                CniError::io(format!(
+                    "cannot write state file {}: {e}",
+                    lock.state_path().display()
+                ))
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// ADD: pipelines in order; on failure undo the failing pipeline (the
     /// failed delegate included) and then every earlier pipeline, with a
     /// fresh time budget. Returns the combined result.
     pub fn add(&self) -> Result<CniResult, CniError> {
-        let pipelines = self.resolve()?;
+        let mut pipelines = self.resolve()?;
         let incoming = self.prev_result()?;
         let deadline = self.fresh_deadline();
+        let lock = self.lock(deadline)?;
+        // Recorded before the first delegate runs: a meta-cni killed half-way
+        // still leaves what DEL needs.
+        let mut record = lock.as_ref().map(|_| self.new_record(&pipelines));
+        if let Some(r) = &record {
+            self.save(lock.as_ref(), r)?;
+        }
         let mut done: Vec<Option<CniResult>> = Vec::with_capacity(pipelines.len());
-        for p in &pipelines {
-            match self.add_pipeline(p, incoming.as_ref(), deadline) {
-                Ok(r) => done.push(r),
+        let last = pipelines.len().saturating_sub(1);
+        for i in 0..pipelines.len() {
+            match self.add_pipeline(&mut pipelines[i], incoming.as_ref(), deadline) {
+                Ok(r) => {
+                    if let Some(rec) = &mut record {
+                        rec.pipelines[i] = record::pipeline_record(&pipelines[i], r.as_ref());
+                        if i != last {
+                            if let Err(e) = self.save(lock.as_ref(), rec) {
+                                self.log.warn("", format_args!("{e}"));
+                            }
+                        }
+                    }
+                    done.push(r);
+                }
                 Err(f) => {
+                    let failed = &pipelines[i];
                     let mut error = f.error;
                     let budget = self.fresh_deadline();
                     self.log
                         .warn("", format_args!("ADD failed, rolling back: {}", error.msg));
-                    let mut note = |e: CniError| error.add_detail(format!("rollback: {}", e.msg));
+                    let mut clean = true;
+                    let mut note = |e: CniError| {
+                        clean = false;
+                        error.add_detail(format!("rollback: {}", e.msg));
+                    };
                     self.del_delegates(
-                        p,
-                        &p.delegates[..=f.at],
+                        failed,
+                        &failed.delegates[..=f.at],
                         f.partial.as_deref(),
                         budget,
                         &mut note,
@@ -103,24 +167,51 @@ impl Engine<'_> {
                     for (q, r) in pipelines.iter().zip(&done).rev() {
                         self.del_delegates(q, &q.delegates, r.as_ref(), budget, &mut note);
                     }
+                    self.finish_undo(lock, record.as_ref(), clean);
                     return Err(error);
                 }
             }
         }
         let mut results = done.into_iter().flatten();
-        let mut out = match results.next() {
-            Some(first) => first,
-            None => return Ok(incoming.unwrap_or_default()),
+        let out = match results.next() {
+            Some(mut first) => {
+                for r in results {
+                    first.merge(&r);
+                }
+                first
+            }
+            None => incoming.unwrap_or_default(),
         };
-        for r in results {
-            out.merge(&r);
+        if let Some(rec) = &mut record {
+            rec.complete = true;
+            if let Err(e) = self.save(lock.as_ref(), rec) {
+                self.log.warn("", format_args!("{e}"));
+            }
         }
         Ok(out)
     }
 
+    /// After an undo (rollback or DEL): drop the record when everything was
+    /// undone, keep it (so a later DEL retries) otherwise.
+    fn finish_undo(&self, lock: Option<Lock>, record: Option<&Record>, clean: bool) {
+        let (Some(store), Some(lock)) = (&self.state, lock) else {
+            return;
+        };
+        let outcome = if clean {
+            store.remove(lock)
+        } else if let Some(r) = record {
+            store.save(&lock, r)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = outcome {
+            self.log.warn("", format_args!("state file: {e}"));
+        }
+    }
+
     fn add_pipeline(
         &self,
-        p: &Pipeline,
+        p: &mut Pipeline,
         incoming: Option<&CniResult>,
         deadline: Deadline,
     ) -> Result<Option<CniResult>, PipelineFailure> {
@@ -142,25 +233,30 @@ impl Engine<'_> {
             ResultMode::Chained | ResultMode::Merged => incoming.cloned(),
         };
         let mut last = None;
-        for (at, d) in p.delegates.iter().enumerate() {
+        for at in 0..p.delegates.len() {
             let prev = if p.mode == ResultMode::None {
                 None
             } else {
                 acc.as_ref()
             };
-            match self
-                .call(p, d, Command::Add, prev, deadline)
-                .map(|c| c.result)
-            {
-                Ok(None) => {}
-                Ok(Some(r)) => match p.mode {
-                    ResultMode::None => last = Some(r),
-                    ResultMode::Chained => acc = Some(r),
-                    ResultMode::Merged => match &mut acc {
-                        Some(a) => a.merge(&r),
-                        None => acc = Some(r),
-                    },
-                },
+            match self.call(p, &p.delegates[at], Command::Add, prev, deadline) {
+                Ok(called) => {
+                    if let Some((stdin, version)) = called.renegotiated {
+                        // Later calls (rollback, DEL via the record) use what worked.
+                        let d = &mut p.delegates[at];
+                        d.stdin = stdin;
+                        d.version = version;
+                    }
+                    match (called.result, p.mode) {
+                        (None, _) => {}
+                        (Some(r), ResultMode::None) => last = Some(r),
+                        (Some(r), ResultMode::Chained) => acc = Some(r),
+                        (Some(r), ResultMode::Merged) => match &mut acc {
+                            Some(a) => a.merge(&r),
+                            None => acc = Some(r),
+                        },
+                    }
+                }
                 Err(error) => {
                     let partial = if p.mode == ResultMode::None {
                         last
@@ -195,18 +291,73 @@ impl Engine<'_> {
         }
     }
 
+    /// What to undo or verify: the record's pipelines when there is a
+    /// usable record, else the config's. Each pipeline carries the result
+    /// to pass (its own stored one, else the runtime's `prevResult`).
+    fn plan(
+        &self,
+        lock: Option<&Lock>,
+        prev: Option<&CniResult>,
+    ) -> Result<(Plan, Option<Record>), CniError> {
+        if let (Some(store), Some(lock)) = (&self.state, lock) {
+            let loaded = store
+                .load(lock, &self.req.container_id, &self.req.ifname)
+                .and_then(|r| r.map(|r| self.replay(&r).map(|p| (p, r))).transpose());
+            match loaded {
+                Ok(Some((plan, record))) => {
+                    self.log.debug(
+                        "",
+                        format_args!(
+                            "replaying {} pipeline(s) from {}",
+                            plan.len(),
+                            lock.state_path().display()
+                        ),
+                    );
+                    let plan = plan
+                        .into_iter()
+                        .map(|(p, r)| (p, r.or_else(|| prev.cloned())))
+                        .collect();
+                    return Ok((plan, Some(record)));
+                }
+                Ok(None) => self
+                    .log
+                    .debug("", format_args!("no state record: using the config")),
+                Err(why) => self.log.warn(
+                    "",
+                    format_args!("state record unusable ({why}): using the config"),
+                ),
+            }
+        }
+        let plan = self
+            .resolve()?
+            .into_iter()
+            .map(|p| (p, prev.cloned()))
+            .collect();
+        Ok((plan, None))
+    }
+
     /// DEL: pipelines and delegates in reverse order, best effort; the
-    /// first error is returned.
+    /// first error is returned. The record goes once every DEL succeeded.
     pub fn del(&self) -> Result<(), CniError> {
-        let pipelines = self.resolve()?;
         let prev = self.prev_result()?;
         let deadline = self.fresh_deadline();
+        let lock = match self.lock(deadline) {
+            Ok(l) => l,
+            Err(e) if e.code == code::IO_FAILURE => {
+                self.log
+                    .warn("", format_args!("{}; deleting without state", e.msg));
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let (plan, record) = self.plan(lock.as_ref(), prev.as_ref())?;
         let mut first: Option<CniError> = None;
-        for p in pipelines.iter().rev() {
-            self.del_delegates(p, &p.delegates, prev.as_ref(), deadline, &mut |e| {
+        for (p, r) in plan.iter().rev() {
+            self.del_delegates(p, &p.delegates, r.as_ref(), deadline, &mut |e| {
                 first.get_or_insert(e);
             });
         }
+        self.finish_undo(lock, record.as_ref(), first.is_none());
         first.map_or(Ok(()), Err)
     }
 
@@ -222,9 +373,14 @@ impl Engine<'_> {
         let prev = self.prev_result()?.ok_or_else(|| {
             CniError::new(code::INVALID_CONFIG, "prevResult is required for CHECK")
         })?;
-        let pipelines = self.resolve()?;
         let deadline = self.fresh_deadline();
-        for p in &pipelines {
+        let lock = self.lock(deadline).unwrap_or_else(|e| {
+            self.log
+                .warn("", format_args!("{}; checking without state", e.msg));
+            None
+        });
+        let (plan, _) = self.plan(lock.as_ref(), Some(&prev))?;
+        for (p, r) in &plan {
             for d in &p.delegates {
                 if !d.version.has_check() {
                     self.log.debug(
@@ -233,7 +389,7 @@ impl Engine<'_> {
                     );
                     continue;
                 }
-                self.call(p, d, Command::Check, Some(&prev), deadline)?;
+                self.call(p, d, Command::Check, r.as_ref().or(Some(&prev)), deadline)?;
             }
         }
         Ok(())

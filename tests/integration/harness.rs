@@ -163,8 +163,18 @@ impl Setup {
         self
     }
 
+    /// This setup's state directory (put into every config that has none).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.0.join("state")
+    }
+
     /// Run `meta-cni` with `CNI_COMMAND=cmd` and `conf` on stdin.
     pub fn run(&self, cmd: &str, conf: &Value) -> Run {
+        let mut conf = conf.clone();
+        if let Some(m) = conf.as_object_mut() {
+            m.entry("stateDir")
+                .or_insert_with(|| self.state_dir().display().to_string().into());
+        }
         self.run_raw(Some(cmd), conf.to_string().as_bytes())
     }
 

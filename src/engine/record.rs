@@ -1,0 +1,131 @@
+//! Between resolved pipelines and attachment state records: what ADD
+//! writes, and the pipelines DEL and CHECK replay from a record.
+
+use super::resolve::{Delegate, Pipeline};
+use super::Engine;
+use crate::config::ResultMode;
+use crate::protocol::Request;
+use crate::result::CniResult;
+use crate::state::{DelegateRecord, PipelineRecord, Record, RequestVars, FORMAT};
+use crate::version::Version;
+use std::time::Duration;
+
+fn mode_from(s: &str) -> Option<ResultMode> {
+    Some(match s {
+        "none" => ResultMode::None,
+        "chained" => ResultMode::Chained,
+        "merged" => ResultMode::Merged,
+        _ => return None,
+    })
+}
+
+pub fn pipeline_record(p: &Pipeline, result: Option<&CniResult>) -> PipelineRecord {
+    PipelineRecord {
+        name: p.name.clone(),
+        if_name: p.ifname.clone(),
+        mode: p.mode.as_str().to_string(),
+        delegates: p
+            .delegates
+            .iter()
+            .map(|d| DelegateRecord {
+                name: d.name.clone(),
+                plugin: d.plugin.clone(),
+                cni_version: d.version.as_str().to_string(),
+                stdin: String::from_utf8_lossy(&d.stdin).into_owned(),
+                env: d.env.clone(),
+                timeout_ms: d
+                    .timeout
+                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            })
+            .collect(),
+        result: result.map(|r| r.to_json(CniResult::HUB_VERSION)),
+    }
+}
+
+impl Engine<'_> {
+    pub(super) fn new_record(&self, pipelines: &[Pipeline]) -> Record {
+        Record {
+            format: FORMAT,
+            network: self.conf.name.clone(),
+            container_id: self.req.container_id.clone(),
+            if_name: self.req.ifname.clone(),
+            request: RequestVars {
+                netns: self.req.netns.clone(),
+                path: Some(self.req.path.clone()).filter(|p| !p.is_empty()),
+            },
+            complete: false,
+            pipelines: pipelines.iter().map(|p| pipeline_record(p, None)).collect(),
+        }
+    }
+
+    /// The pipelines (and their stored results) a record describes, with
+    /// request-derived values (netns, CNI_PATH) that were not overridden
+    /// taken from this request: DEL may come with no netns, or after the
+    /// plugins moved.
+    pub(super) fn replay(&self, r: &Record) -> Result<Vec<(Pipeline, Option<CniResult>)>, String> {
+        r.pipelines
+            .iter()
+            .map(|pr| {
+                let mode =
+                    mode_from(&pr.mode).ok_or_else(|| format!("unknown mode {:?}", pr.mode))?;
+                let delegates = pr
+                    .delegates
+                    .iter()
+                    .map(|dr| {
+                        let version = Version::parse(&dr.cni_version).ok_or_else(|| {
+                            format!("delegate {:?} has version {:?}", dr.name, dr.cni_version)
+                        })?;
+                        let mut env = dr.env.clone();
+                        rebase(
+                            &mut env,
+                            "CNI_NETNS",
+                            r.request.netns.as_deref(),
+                            self.req.netns.as_deref(),
+                        );
+                        rebase(
+                            &mut env,
+                            "CNI_PATH",
+                            r.request.path.as_deref(),
+                            non_empty(self.req),
+                        );
+                        Ok(Delegate {
+                            name: dr.name.clone(),
+                            plugin: dr.plugin.clone(),
+                            version,
+                            stdin: dr.stdin.clone().into_bytes(),
+                            env,
+                            timeout: dr.timeout_ms.map(Duration::from_millis),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                let result = match &pr.result {
+                    Some(v) => Some(
+                        CniResult::parse(v, CniResult::HUB_VERSION).map_err(|e| e.to_string())?,
+                    ),
+                    None => None,
+                };
+                Ok((
+                    Pipeline {
+                        name: pr.name.clone(),
+                        ifname: pr.if_name.clone(),
+                        mode,
+                        delegates,
+                    },
+                    result,
+                ))
+            })
+            .collect()
+    }
+}
+
+fn non_empty(req: &Request) -> Option<&str> {
+    Some(req.path.as_str()).filter(|p| !p.is_empty())
+}
+
+/// If `key` still holds what the ADD request gave (`was`), use what this
+/// request gives (`now`).
+fn rebase(env: &mut super::resolve::EnvDelta, key: &str, was: Option<&str>, now: Option<&str>) {
+    if env.get(key) == was {
+        env.0.insert(key.to_string(), now.map(str::to_string));
+    }
+}

@@ -1,0 +1,349 @@
+//! Attachment state: one file per (network, container, interface) holding
+//! exactly what ADD ran (each pipeline, each delegate's stdin bytes and
+//! environment delta, each pipeline's result), so DEL and CHECK undo and
+//! verify exactly that, whatever happened to the config or the annotations.
+//!
+//! Files live in `<stateDir>/<network>/<containerID>-<ifname>.json` (0600, in
+//! 0700 directories), are written atomically (temp file, fsync, rename, fsync
+//! of the directory) and only under the attachment's advisory lock
+//! (`flock` on `.<containerID>-<ifname>.lock`, held for the whole operation).
+
+use crate::engine::resolve::EnvDelta;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Format version of the file.
+pub const FORMAT: u32 = 1;
+
+/// The request values a delegate environment was derived from at ADD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestVars {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegateRecord {
+    pub name: String,
+    pub plugin: String,
+    pub cni_version: String,
+    /// The exact config bytes (without `prevResult`), as a string.
+    pub stdin: String,
+    pub env: EnvDelta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineRecord {
+    pub name: String,
+    pub if_name: String,
+    pub mode: String,
+    pub delegates: Vec<DelegateRecord>,
+    /// The pipeline's result (1.1.0 form) once its ADD finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub format: u32,
+    pub network: String,
+    #[serde(rename = "containerID")]
+    pub container_id: String,
+    pub if_name: String,
+    pub request: RequestVars,
+    /// True once ADD returned success.
+    pub complete: bool,
+    pub pipelines: Vec<PipelineRecord>,
+}
+
+/// The state files of one network.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// A held attachment lock; released on drop.
+#[derive(Debug)]
+pub struct Lock {
+    _file: Flock<File>,
+    lock_path: PathBuf,
+    state_path: PathBuf,
+}
+
+impl Lock {
+    pub fn state_path(&self) -> &Path {
+        &self.state_path
+    }
+}
+
+impl Store {
+    pub fn new(state_dir: &Path, network: &str) -> Store {
+        Store {
+            dir: state_dir.join(network),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn stem(container_id: &str, ifname: &str) -> String {
+        format!("{container_id}-{ifname}")
+    }
+
+    fn ensure_dir(&self) -> io::Result<()> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+    }
+
+    /// Take the attachment's lock, waiting until `deadline` (or forever).
+    /// `Ok(None)` if `deadline` passed, or at once when `wait` is false and
+    /// someone else holds it.
+    pub fn lock(
+        &self,
+        container_id: &str,
+        ifname: &str,
+        wait: bool,
+        deadline: Option<Instant>,
+    ) -> io::Result<Option<Lock>> {
+        self.ensure_dir()?;
+        let stem = Self::stem(container_id, ifname);
+        let lock_path = self.dir.join(format!(".{stem}.lock"));
+        let state_path = self.dir.join(format!("{stem}.json"));
+        let mut nap = Duration::from_millis(1);
+        loop {
+            let f = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&lock_path)?;
+            match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+                Ok(held) => {
+                    // The holder before us may have removed the file: only a
+                    // lock on the file that is still at the path counts.
+                    let same = fs::metadata(&lock_path).map(|m| m.ino()).ok()
+                        == held.metadata().map(|m| m.ino()).ok();
+                    if same {
+                        return Ok(Some(Lock {
+                            _file: held,
+                            lock_path,
+                            state_path,
+                        }));
+                    }
+                }
+                Err((_, Errno::EWOULDBLOCK)) => {
+                    if !wait || deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(Duration::from_millis(50));
+                }
+                Err((_, e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The record under `lock`: `Ok(None)` when there is none, `Err` (with
+    /// the reason) when it cannot be read or parsed, or belongs to another
+    /// attachment whose name maps to the same file.
+    pub fn load(
+        &self,
+        lock: &Lock,
+        container_id: &str,
+        ifname: &str,
+    ) -> Result<Option<Record>, String> {
+        let bytes = match fs::read(&lock.state_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", lock.state_path.display())),
+        };
+        let r: Record = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} does not parse: {e}", lock.state_path.display()))?;
+        if r.format != FORMAT {
+            return Err(format!(
+                "{} has format {}, expected {FORMAT}",
+                lock.state_path.display(),
+                r.format
+            ));
+        }
+        if r.container_id != container_id || r.if_name != ifname {
+            return Err(format!(
+                "{} belongs to container {:?} interface {:?}",
+                lock.state_path.display(),
+                r.container_id,
+                r.if_name
+            ));
+        }
+        Ok(Some(r))
+    }
+
+    /// Write `record` atomically under `lock`.
+    pub fn save(&self, lock: &Lock, record: &Record) -> io::Result<()> {
+        let bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
+        let mut tmp = lock.state_path.clone().into_os_string();
+        tmp.push(format!(".tmp.{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &lock.state_path)?;
+            File::open(&self.dir)?.sync_all()
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    /// Remove the record and the lock file (still holding the lock, so a
+    /// waiter notices the file is gone and retries on a new one).
+    pub fn remove(&self, lock: Lock) -> io::Result<()> {
+        match fs::remove_file(&lock.state_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let _ = fs::remove_file(&lock.lock_path);
+        drop(lock);
+        Ok(())
+    }
+
+    /// Every attachment with a record: (containerID, ifname), read from the
+    /// records themselves. Unreadable files are reported by path.
+    pub fn list(&self) -> (Vec<(String, String)>, Vec<PathBuf>) {
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return (ok, bad);
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || !name.ends_with(".json") {
+                continue;
+            }
+            match fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+            {
+                Some(r) => ok.push((r.container_id, r.if_name)),
+                None => bad.push(path),
+            }
+        }
+        ok.sort();
+        (ok, bad)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("meta-cni-state-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        p
+    }
+
+    fn record(cid: &str, ifname: &str) -> Record {
+        Record {
+            format: FORMAT,
+            network: "net".into(),
+            container_id: cid.into(),
+            if_name: ifname.into(),
+            request: RequestVars::default(),
+            complete: false,
+            pipelines: vec![PipelineRecord {
+                name: String::new(),
+                if_name: ifname.into(),
+                mode: "chained".into(),
+                delegates: vec![DelegateRecord {
+                    name: "a".into(),
+                    plugin: "a".into(),
+                    cni_version: "1.0.0".into(),
+                    stdin: r#"{"type":"a","big":123456789012345678901234567890}"#.into(),
+                    env: EnvDelta::default(),
+                    timeout_ms: None,
+                }],
+                result: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn save_load_remove_with_modes_and_no_stray_files() {
+        let root = tmp("cycle");
+        let s = Store::new(&root, "net");
+        let lock = s.lock("c1", "eth0", true, None).unwrap().unwrap();
+        assert_eq!(s.load(&lock, "c1", "eth0"), Ok(None));
+        let r = record("c1", "eth0");
+        s.save(&lock, &r).unwrap();
+        assert_eq!(s.load(&lock, "c1", "eth0"), Ok(Some(r.clone())));
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(lock.state_path()), 0o600);
+        assert_eq!(mode(s.dir()), 0o700);
+        assert_eq!(mode(&root), 0o700);
+        // Stored stdin bytes survive exactly (numbers beyond 64 bits included).
+        let raw = fs::read_to_string(lock.state_path()).unwrap();
+        assert!(raw.contains(r#"123456789012345678901234567890"#));
+        assert_eq!(s.list().0, vec![("c1".to_string(), "eth0".to_string())]);
+        s.remove(lock).unwrap();
+        assert_eq!(
+            fs::read_dir(s.dir()).unwrap().count(),
+            0,
+            "no lock or temp file left"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_held_lock_excludes_others_and_foreign_or_corrupt_records_are_errors() {
+        let root = tmp("lock");
+        let s = Store::new(&root, "net");
+        let held = s.lock("c1", "eth0", true, None).unwrap().unwrap();
+        assert!(s.lock("c1", "eth0", false, None).unwrap().is_none());
+        let soon = Some(Instant::now() + Duration::from_millis(30));
+        assert!(s.lock("c1", "eth0", true, soon).unwrap().is_none());
+        // A different attachment is independent.
+        assert!(s.lock("c2", "eth0", false, None).unwrap().is_some());
+        // "a-b" + "c" and "a" + "b-c" share a file name: a record knows whose it is.
+        s.save(&held, &record("c1", "eth0")).unwrap();
+        assert!(s.load(&held, "c1", "eth1").is_err());
+        fs::write(held.state_path(), b"{not json").unwrap();
+        assert!(s
+            .load(&held, "c1", "eth0")
+            .unwrap_err()
+            .contains("does not parse"));
+        drop(held);
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
