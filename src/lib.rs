@@ -6,11 +6,13 @@
 //! * [`overrides`]: `runtimeOverride` expressions for `CNI_ARGS` and env vars.
 //! * [`invoke`]: finding and running one delegate with a deadline.
 //! * [`result`]: typed CNI results, version conversion and merge.
+//! * [`template`]: Go-template subset rendered into delegate conf strings.
 //! * [`engine`]: ADD / DEL / CHECK / STATUS / GC over resolved pipelines.
 //! * [`log`]: the stderr / file logger.
 
 pub mod error;
 pub mod result;
+pub mod template;
 pub mod version;
 
 pub use error::{CniError, Result};
