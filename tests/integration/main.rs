@@ -5,6 +5,7 @@ mod harness;
 
 mod config_errors;
 mod faults;
+mod pipelines;
 mod protocol;
 mod seed;
 mod versions;
