@@ -8,4 +8,5 @@ mod faults;
 mod pipelines;
 mod protocol;
 mod seed;
+mod state;
 mod versions;
