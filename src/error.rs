@@ -16,6 +16,8 @@ pub mod code {
     pub const DECODE: u32 = 6;
     /// The network configuration is invalid.
     pub const INVALID_CONFIG: u32 = 7;
+    /// STATUS: the plugin is not available (cannot service ADD).
+    pub const PLUGIN_NOT_AVAILABLE: u32 = 50;
     /// Try again later (another operation holds the attachment's lock).
     pub const TRY_AGAIN: u32 = 11;
     /// A delegate binary was not found in `CNI_PATH`, or could not be started.

@@ -152,10 +152,8 @@ fn execute(
         Command::Add => engine.add().map(|r| Some(r.to_json(conf.version))),
         Command::Del => engine.del().map(|()| None),
         Command::Check => engine.check().map(|()| None),
-        Command::Status | Command::Gc => Err(CniError::new(
-            code::INVALID_CONFIG,
-            format!("{} is not supported yet", req.command),
-        )),
+        Command::Status => engine.status().map(|()| None),
+        Command::Gc => engine.gc().map(|()| None),
         Command::Version => Ok(Some(version_reply(conf.version.as_str()))),
     }
 }

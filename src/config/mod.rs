@@ -154,6 +154,9 @@ pub struct MetaConfig {
     pub runtime_config_mode: RuntimeConfigMode,
     pub prev_result: Option<Value>,
     pub state_dir: PathBuf,
+    /// GC's `cni.dev/valid-attachments` (or the older `cni.dev/attachments`):
+    /// (containerID, ifname) pairs.
+    pub valid_attachments: Vec<(String, String)>,
     /// Whether attachment state files are kept (`attachmentState`, default true).
     pub attachment_state: bool,
     /// Problems that did not stop loading (unknown log level, ignored keys).

@@ -75,6 +75,7 @@ pub fn load(bytes: &[u8]) -> Result<MetaConfig, CniError> {
     if !state_dir.is_absolute() {
         p.push("stateDir", "must be an absolute path");
     }
+    let valid_attachments = attachments(&top, &mut p);
     let attachment_state = match top.get("attachmentState") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
@@ -190,6 +191,7 @@ pub fn load(bytes: &[u8]) -> Result<MetaConfig, CniError> {
         prev_result,
         state_dir,
         attachment_state,
+        valid_attachments,
         warnings: Vec::new(),
     };
     super::validate::check(&config, &mut p);
@@ -207,6 +209,33 @@ pub(super) fn kind(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// GC's list of valid attachments, under either of libcni's names.
+fn attachments(m: &Map<String, Value>, p: &mut Problems) -> Vec<(String, String)> {
+    let Some((key, v)) = ["cni.dev/valid-attachments", "cni.dev/attachments"]
+        .iter()
+        .find_map(|k| m.get(*k).map(|v| (*k, v)))
+    else {
+        return Vec::new();
+    };
+    let Value::Array(list) = v else {
+        p.push(key, format!("must be an array, got {}", kind(v)));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, a) in list.iter().enumerate() {
+        let path = format!("{key}[{i}]");
+        let field = |f: &str| a.get(f).and_then(Value::as_str).map(str::to_string);
+        match (field("containerID"), field("ifname")) {
+            (Some(c), Some(n)) => out.push((c, n)),
+            _ => p.push(
+                &path,
+                "must be an object with string containerID and ifname",
+            ),
+        }
+    }
+    out
 }
 
 /// An optional string field; a wrong type is a problem.

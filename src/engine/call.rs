@@ -84,7 +84,7 @@ impl Engine<'_> {
 
     /// Spawn the delegate once, logging the outcome.
     #[allow(clippy::too_many_arguments)]
-    fn exec(
+    pub(super) fn exec(
         &self,
         p: &Pipeline,
         d: &Delegate,

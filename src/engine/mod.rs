@@ -5,6 +5,7 @@
 mod call;
 mod record;
 pub mod resolve;
+mod verbs;
 
 use crate::config::{MetaConfig, ResultMode};
 use crate::error::{code, CniError};

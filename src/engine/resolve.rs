@@ -185,6 +185,27 @@ impl Engine<'_> {
         Ok(out)
     }
 
+    /// Every configured pipeline once, template pipelines not expanded (no
+    /// GRES values), with whether it is a template: what STATUS and GC talk to.
+    pub fn resolve_specs(&self) -> Result<Vec<(bool, Pipeline)>, CniError> {
+        let args = BTreeMap::new();
+        self.conf
+            .pipelines
+            .iter()
+            .map(|spec| {
+                let (template, ifname) = match &spec.target {
+                    Target::Request => (false, self.req.ifname.clone()),
+                    Target::Static(n) => (false, n.clone()),
+                    Target::Template(prefix) => (true, prefix.clone()),
+                };
+                Ok((
+                    template,
+                    self.instance(spec, spec.name.clone(), ifname, None, &args)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Template instances of pipeline `name`, in index order.
     fn instances(&self, name: &str) -> Vec<Instance<'_>> {
         let mut found: Vec<Instance<'_>> = Vec::new();

@@ -9,4 +9,5 @@ mod pipelines;
 mod protocol;
 mod seed;
 mod state;
+mod verbs;
 mod versions;

@@ -1,0 +1,315 @@
+//! The CNI 1.1 verbs: STATUS (is every delegate ready?) and GC (release
+//! what belongs to attachments the runtime no longer has).
+
+use super::resolve::{Delegate, Pipeline};
+use super::{Deadline, Engine};
+use crate::error::{code, CniError};
+use crate::invoke::Failure;
+use crate::protocol::{Command, Request};
+use crate::version::Version;
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashSet};
+
+/// A (containerID, ifname) pair as GC lists it.
+pub type Attachment = (String, String);
+
+/// Which attachment a delegate (plugin, delegate name) used.
+type DelegateAttachment = ((String, String), Attachment);
+
+impl Engine<'_> {
+    fn require_1_1(&self, command: Command) -> Result<(), CniError> {
+        if self.conf.version.has_status_gc() {
+            return Ok(());
+        }
+        Err(CniError::version(format!(
+            "config version {} does not allow {command} (needs 1.1.0)",
+            self.conf.version
+        )))
+    }
+
+    /// The plugin's `VERSION` answer, or why it could not be had.
+    fn speaks_1_1(&self, p: &Pipeline, d: &Delegate, deadline: Deadline) -> Result<bool, Failure> {
+        let out = self.exec(p, d, Command::Version, &[], Version::V1_1_0, None, deadline)?;
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        Ok(v.get("supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|s| s.as_str() == Some("1.1.0"))))
+    }
+
+    /// `d`'s config at 1.1.0 with `extra` keys added.
+    fn at_1_1(d: &Delegate, extra: Option<(&str, Value)>) -> Result<Delegate, CniError> {
+        let mut conf: Map<String, Value> = serde_json::from_slice(&d.stdin)
+            .map_err(|e| CniError::decode(format!("delegate {:?}: {e}", d.name)))?;
+        conf.insert("cniVersion".into(), "1.1.0".into());
+        if let Some((k, v)) = extra {
+            conf.insert(k.into(), v);
+        }
+        let mut out = d.clone();
+        out.version = Version::V1_1_0;
+        out.stdin = serde_json::to_vec(&conf).map_err(|e| CniError::decode(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// STATUS: ask each distinct delegate plugin that speaks 1.1.0; the
+    /// first error is returned with its code. A delegate that cannot be
+    /// found makes the network unavailable (code 50).
+    pub fn status(&self) -> Result<(), CniError> {
+        self.require_1_1(Command::Status)?;
+        let deadline = self.fresh_deadline();
+        let mut seen = HashSet::new();
+        for (_, p) in self.resolve_specs()? {
+            for d in &p.delegates {
+                if !seen.insert(d.plugin.clone()) {
+                    continue;
+                }
+                let who = p.who(d);
+                match self.speaks_1_1(&p, d, deadline) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.log.debug(
+                            &p.scope(d),
+                            format_args!("{} predates STATUS: skipped", d.plugin),
+                        );
+                        continue;
+                    }
+                    Err(f @ (Failure::NotFound { .. } | Failure::Spawn { .. })) => {
+                        let e = f.into_error(&who);
+                        return Err(CniError::new(code::PLUGIN_NOT_AVAILABLE, e.msg));
+                    }
+                    Err(f) => return Err(f.into_error(&who)),
+                }
+                self.call(&p, &Self::at_1_1(d, None)?, Command::Status, None, deadline)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// GC: undo (from their records) the attachments of this network that
+    /// are not in the runtime's valid list, then forward GC to every
+    /// delegate that speaks 1.1.0 with the attachments it knows as valid.
+    /// Keeps going on errors and returns them all.
+    pub fn gc(&self) -> Result<(), CniError> {
+        self.require_1_1(Command::Gc)?;
+        let valid: BTreeSet<Attachment> = self.conf.valid_attachments.iter().cloned().collect();
+        let mut errors: Vec<CniError> = Vec::new();
+        self.gc_records(&valid, &mut errors);
+        self.gc_forward(&valid, &mut errors);
+        let Some(mut first) = errors.first().cloned() else {
+            return Ok(());
+        };
+        if errors.len() > 1 {
+            first.msg = format!(
+                "GC: {} errors: {}",
+                errors.len(),
+                errors
+                    .iter()
+                    .map(|e| e.msg.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+        Err(first)
+    }
+
+    /// DEL, from its record, every attachment not in `valid`; records stay
+    /// when their DEL fails (the next GC retries) or when another operation
+    /// holds them (an ADD in flight).
+    fn gc_records(&self, valid: &BTreeSet<Attachment>, errors: &mut Vec<CniError>) {
+        let Some(store) = &self.state else { return };
+        let (records, unreadable) = store.list();
+        for path in unreadable {
+            self.log.warn(
+                "",
+                format_args!("GC: cannot read state file {}: left alone", path.display()),
+            );
+        }
+        for (cid, ifname) in records {
+            if valid.contains(&(cid.clone(), ifname.clone())) {
+                continue;
+            }
+            let lock = match store.lock(&cid, &ifname, false, None) {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    self.log.info(
+                        "",
+                        format_args!(
+                            "GC: {cid}/{ifname} is busy (an operation is running): skipped"
+                        ),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    errors.push(CniError::io(format!("GC: lock {cid}/{ifname}: {e}")));
+                    continue;
+                }
+            };
+            let record = match store.load(&lock, &cid, &ifname) {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(why) => {
+                    self.log.warn("", format_args!("GC: {why}: left alone"));
+                    continue;
+                }
+            };
+            let req = Request {
+                command: Command::Del,
+                container_id: cid.clone(),
+                netns: None,
+                ifname: ifname.clone(),
+                args: None,
+                path: self.req.path.clone(),
+            };
+            let sub = Engine {
+                req: &req,
+                state: None,
+                ..*self
+            };
+            let plan = match sub.replay(&record) {
+                Ok(p) => p,
+                Err(why) => {
+                    self.log.warn(
+                        "",
+                        format_args!("GC: record of {cid}/{ifname} unusable ({why}): left alone"),
+                    );
+                    continue;
+                }
+            };
+            self.log.info(
+                "",
+                format_args!("GC: releasing stale attachment {cid}/{ifname}"),
+            );
+            let deadline = self.fresh_deadline();
+            let mut clean = true;
+            for (p, r) in plan.iter().rev() {
+                sub.del_delegates(p, &p.delegates, r.as_ref(), deadline, &mut |e| {
+                    clean = false;
+                    errors.push(e.context(format!("GC of {cid}/{ifname}")));
+                });
+            }
+            if clean {
+                if let Err(e) = store.remove(lock) {
+                    errors.push(CniError::io(format!(
+                        "GC: remove record of {cid}/{ifname}: {e}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The (containerID, ifname) each delegate used for each valid
+    /// attachment, keyed by (plugin, delegate name). `None` for delegates of
+    /// template pipelines when some valid attachment has no record (its
+    /// instances cannot be known, and a partial list would free live ones).
+    fn delegate_attachments(
+        &self,
+        valid: &BTreeSet<Attachment>,
+    ) -> (Vec<DelegateAttachment>, bool) {
+        let mut out = Vec::new();
+        let mut unknown_instances = false;
+        for (cid, ifname) in valid {
+            let req = Request {
+                command: Command::Gc,
+                container_id: cid.clone(),
+                netns: None,
+                ifname: ifname.clone(),
+                args: None,
+                path: self.req.path.clone(),
+            };
+            let sub = Engine {
+                req: &req,
+                state: None,
+                ..*self
+            };
+            let from_record = self.state.as_ref().and_then(|store| {
+                let lock = store
+                    .lock(
+                        cid,
+                        ifname,
+                        true,
+                        Deadline::after(Some(std::time::Duration::from_secs(5))).0,
+                    )
+                    .ok()??;
+                let record = store.load(&lock, cid, ifname).ok()??;
+                sub.replay(&record).ok()
+            });
+            let pipelines: Vec<Pipeline> = match from_record {
+                Some(plan) => plan.into_iter().map(|(p, _)| p).collect(),
+                None => {
+                    unknown_instances |= self
+                        .conf
+                        .pipelines
+                        .iter()
+                        .any(|s| matches!(s.target, crate::config::Target::Template(_)));
+                    sub.resolve().unwrap_or_default()
+                }
+            };
+            for p in pipelines {
+                for d in p.delegates {
+                    let att = (
+                        d.env.get("CNI_CONTAINERID").unwrap_or(cid).to_string(),
+                        d.env.get("CNI_IFNAME").unwrap_or(ifname).to_string(),
+                    );
+                    out.push(((d.plugin, d.name), att));
+                }
+            }
+        }
+        (out, unknown_instances)
+    }
+
+    fn gc_forward(&self, valid: &BTreeSet<Attachment>, errors: &mut Vec<CniError>) {
+        let (known, unknown_instances) = self.delegate_attachments(valid);
+        let specs = match self.resolve_specs() {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(e);
+                return;
+            }
+        };
+        let deadline = self.fresh_deadline();
+        let mut sent: HashSet<(String, Vec<u8>)> = HashSet::new();
+        for (template, p) in specs {
+            for d in &p.delegates {
+                if !sent.insert((d.plugin.clone(), d.stdin.clone())) {
+                    continue;
+                }
+                if template && unknown_instances {
+                    self.log.warn(
+                        &p.scope(d),
+                        format_args!("GC not forwarded: a valid attachment has no record, so its template instances are unknown"),
+                    );
+                    continue;
+                }
+                match self.speaks_1_1(&p, d, deadline) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(f) => {
+                        errors.push(f.into_error(&p.who(d)));
+                        continue;
+                    }
+                }
+                let list: BTreeSet<&Attachment> = known
+                    .iter()
+                    .filter(|((plugin, name), _)| *plugin == d.plugin && *name == d.name)
+                    .map(|(_, a)| a)
+                    .collect();
+                let list: Vec<Value> = list
+                    .into_iter()
+                    .map(|(c, i)| serde_json::json!({"containerID": c, "ifname": i}))
+                    .collect();
+                let call = match Self::at_1_1(
+                    d,
+                    Some(("cni.dev/valid-attachments", Value::Array(list))),
+                ) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                };
+                if let Err(e) = self.call(&p, &call, Command::Gc, None, deadline) {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+}
