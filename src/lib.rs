@@ -11,7 +11,9 @@
 //! * [`state`]: attachment state files (what ADD ran, for DEL/CHECK/GC).
 //! * [`log`]: the stderr / file logger.
 //! * [`plugin`]: one invocation end to end: stdin, env, dispatch, stdout.
+//! * [`cli`]: `--version`, `--help` and `validate`, for people.
 
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -29,6 +31,15 @@ pub use error::{CniError, Result};
 
 /// Process entry point used by `main.rs`.
 pub fn main_entry() -> std::process::ExitCode {
+    // Runtimes run plugins without arguments; any argument means a person.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if !args.is_empty() {
+        let mut out = String::new();
+        let code = cli::run(&args, &mut out);
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(out.as_bytes());
+        return std::process::ExitCode::from(code);
+    }
     let env = protocol::Env::from_process();
     let code = plugin::run(
         &env,

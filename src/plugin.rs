@@ -98,6 +98,16 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
     }
     let conf = match config::load(&input) {
         Ok(c) => c,
+        // A DEL must still undo what ADD did when the config was broken
+        // since: with the attachment's record, it needs no more than where
+        // that record is.
+        Err(e) if req.command == Command::Del => match config::load_for_cleanup(&input) {
+            Some(mut c) => {
+                c.broken = Some(e);
+                c
+            }
+            None => return (version, Err(e)),
+        },
         Err(e) => return (version, Err(e)),
     };
     let version = conf.version.to_string();
@@ -127,6 +137,15 @@ fn logger(conf: &MetaConfig, req: &Request) -> Logger {
     }
     for w in &conf.warnings {
         log.warn("", format_args!("config: {w}"));
+    }
+    if let Some(e) = &conf.broken {
+        log.warn(
+            "",
+            format_args!(
+                "config does not load ({}); DEL can only use the attachment's record",
+                e.msg
+            ),
+        );
     }
     log
 }

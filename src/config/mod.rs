@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use parse::load;
+pub use parse::{load, load_checked, load_for_cleanup};
+pub use validate::Rejection;
 
 /// Default directory of attachment state files.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/cni/meta-cni";
@@ -151,6 +152,8 @@ pub struct MetaConfig {
     /// True for the `pipelines` shape.
     pub multi: bool,
     pub runtime_config: Map<String, Value>,
+    /// The top-level `capabilities` the runtime was told about.
+    pub capabilities: Map<String, Value>,
     pub runtime_config_mode: RuntimeConfigMode,
     pub prev_result: Option<Value>,
     pub state_dir: PathBuf,
@@ -159,6 +162,9 @@ pub struct MetaConfig {
     pub valid_attachments: Vec<(String, String)>,
     /// Whether attachment state files are kept (`attachmentState`, default true).
     pub attachment_state: bool,
+    /// Set (on DEL only) when the config does not load: why. Such a config
+    /// has no pipelines; only a state record can drive the DEL.
+    pub broken: Option<crate::error::CniError>,
     /// Problems that did not stop loading (unknown log level, ignored keys).
     pub warnings: Vec<String>,
 }

@@ -1,7 +1,7 @@
 //! Reading the meta config JSON into [`MetaConfig`], field by field, so that
 //! every problem names the field it is about.
 
-use super::validate::Problems;
+use super::validate::{Problems, Rejection};
 use super::*;
 use crate::error::CniError;
 
@@ -9,10 +9,38 @@ use crate::error::CniError;
 /// unsupported `cniVersion` code 1, anything else invalid code 7 with every
 /// problem listed.
 pub fn load(bytes: &[u8]) -> Result<MetaConfig, CniError> {
+    load_checked(bytes).map_err(CniError::from)
+}
+
+/// [`load`], keeping the problems apart (for `meta-cni validate`).
+pub fn load_checked(bytes: &[u8]) -> Result<MetaConfig, Rejection> {
+    let (mut config, p) = parse_all(bytes)?;
+    config.warnings = p.into_result()?;
+    Ok(config)
+}
+
+/// For DEL of a config that no longer loads: the settings needed to find
+/// and replay the attachment's state record (name, stateDir, timeouts,
+/// logging), with no pipelines. `None` when not even those can be had.
+pub fn load_for_cleanup(bytes: &[u8]) -> Option<MetaConfig> {
+    let (mut config, _) = parse_all(bytes).ok()?;
+    if config.name.is_empty()
+        || !crate::protocol::valid_container_id(&config.name)
+        || !config.state_dir.is_absolute()
+    {
+        return None;
+    }
+    config.pipelines.clear();
+    Some(config)
+}
+
+/// Read every field; problems are collected, not returned (except JSON
+/// that does not decode and an unsupported `cniVersion`).
+fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| CniError::decode(format!("config is not valid JSON: {e}")))?;
     let Value::Object(mut top) = value else {
-        return Err(CniError::decode("config must be a JSON object"));
+        return Err(CniError::decode("config must be a JSON object").into());
     };
     let mut p = Problems::default();
 
@@ -122,14 +150,17 @@ pub fn load(bytes: &[u8]) -> Result<MetaConfig, CniError> {
             None
         }
     };
-    if let Some(c) = top.get("capabilities") {
-        if !c.is_object() {
+    let capabilities = match top.get("capabilities") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(c)) => c.clone(),
+        Some(c) => {
             p.push(
                 "capabilities",
                 format!("must be an object, got {}", kind(c)),
             );
+            Map::new()
         }
-    }
+    };
 
     let runtime_override = override_field(&top, "runtimeOverride", "runtimeOverride", true, &mut p);
 
@@ -187,17 +218,17 @@ pub fn load(bytes: &[u8]) -> Result<MetaConfig, CniError> {
         pipelines: specs,
         multi,
         runtime_config,
+        capabilities,
         runtime_config_mode,
         prev_result,
         state_dir,
         attachment_state,
         valid_attachments,
+        broken: None,
         warnings: Vec::new(),
     };
     super::validate::check(&config, &mut p);
-    let mut config = config;
-    config.warnings = p.into_result()?;
-    Ok(config)
+    Ok((config, p))
 }
 
 pub(super) fn kind(v: &Value) -> &'static str {

@@ -33,19 +33,50 @@ impl Problems {
         self.errors.iter().any(|e| e.starts_with(path))
     }
 
-    /// The warnings, or one error listing every problem.
-    pub fn into_result(self) -> Result<Vec<String>, CniError> {
-        match self.errors.len() {
-            0 => Ok(self.warnings),
-            1 => Err(CniError::new(
-                self.code.unwrap_or(code::INVALID_CONFIG),
-                format!("invalid config: {}", self.errors[0]),
-            )),
-            n => Err(CniError::new(
-                self.code.unwrap_or(code::INVALID_CONFIG),
-                format!("invalid config ({n} problems): {}", self.errors.join("; ")),
-            )),
+    /// The warnings, or the rejection listing every problem.
+    pub fn into_result(self) -> Result<Vec<String>, Rejection> {
+        if self.errors.is_empty() {
+            return Ok(self.warnings);
         }
+        Err(Rejection {
+            code: self.code.unwrap_or(code::INVALID_CONFIG),
+            problems: self.errors,
+            warnings: self.warnings,
+        })
+    }
+}
+
+/// Why a config was rejected: every problem (`field: what is wrong`), the
+/// warnings found on the way, and the CNI code to answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: u32,
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl From<CniError> for Rejection {
+    fn from(e: CniError) -> Rejection {
+        Rejection {
+            code: e.code,
+            problems: vec![e.msg],
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl From<Rejection> for CniError {
+    fn from(r: Rejection) -> CniError {
+        let msg = match r.problems.as_slice() {
+            [one] if r.code != code::INVALID_CONFIG => one.clone(),
+            [one] => format!("invalid config: {one}"),
+            many => format!(
+                "invalid config ({} problems): {}",
+                many.len(),
+                many.join("; ")
+            ),
+        };
+        CniError::new(r.code, msg)
     }
 }
 

@@ -329,6 +329,9 @@ impl Engine<'_> {
                 ),
             }
         }
+        if let Some(e) = &self.conf.broken {
+            return Err(e.clone());
+        }
         let plan = self
             .resolve()?
             .into_iter()

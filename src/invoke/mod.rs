@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use process::ProcessInvoker;
+pub use process::{find, ProcessInvoker};
 
 /// Cap on a delegate's stdout; beyond it output is read and discarded.
 pub const STDOUT_CAP: usize = 8 * 1024 * 1024;

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod cli;
 mod config_errors;
 mod faults;
 mod pipelines;

@@ -1,0 +1,355 @@
+//! `meta-cni` run by a person: `--version`, `--help`, and `validate`, which
+//! checks a config the way the plugin would read it and then checks the
+//! node: each delegate binary is in the CNI path, executable, and speaks the
+//! version it will be called with.
+
+use crate::config::{self, MetaConfig, Target};
+use crate::invoke::{self, Call, Invoker, ProcessInvoker};
+use crate::template::{self, Gres, Vars};
+use crate::version::Version;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+const USAGE: &str = "\
+usage: meta-cni                          (run by a container runtime, with CNI_COMMAND set)
+       meta-cni validate [--cni-path DIRS] FILE...
+       meta-cni --version | --help
+
+validate   read each FILE (.conf, or a .conflist holding a meta-cni plugin) as the
+           plugin would, then check every delegate: found and executable in DIRS
+           (default: $CNI_PATH, else /opt/cni/bin), and speaking the CNI version it
+           will be called with (its VERSION). Prints a report; exits 1 on any problem.
+";
+
+/// Run the command line; returns the exit code.
+pub fn run(args: &[OsString], out: &mut String) -> u8 {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    match args.first().map(String::as_str) {
+        Some("--version" | "-V" | "version") => {
+            let _ = writeln!(
+                out,
+                "meta-cni {} (CNI {})",
+                env!("CARGO_PKG_VERSION"),
+                Version::all_strings().join(", ")
+            );
+            0
+        }
+        Some("--help" | "-h" | "help") => {
+            out.push_str(&crate::plugin::about());
+            out.push('\n');
+            out.push_str(USAGE);
+            0
+        }
+        Some("validate") => validate_cmd(&args[1..], out),
+        _ => {
+            out.push_str(USAGE);
+            2
+        }
+    }
+}
+
+fn validate_cmd(args: &[String], out: &mut String) -> u8 {
+    let mut cni_path = std::env::var("CNI_PATH").ok().filter(|p| !p.is_empty());
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--cni-path" => match it.next() {
+                Some(p) => cni_path = Some(p.clone()),
+                None => {
+                    out.push_str("validate: --cni-path needs a value\n");
+                    return 2;
+                }
+            },
+            s if s.starts_with("--cni-path=") => {
+                cni_path = Some(s["--cni-path=".len()..].to_string())
+            }
+            s if s.starts_with('-') => {
+                let _ = writeln!(out, "validate: unknown option {s}\n{USAGE}");
+                return 2;
+            }
+            f => files.push(f.to_string()),
+        }
+    }
+    if files.is_empty() {
+        out.push_str(USAGE);
+        return 2;
+    }
+    let cni_path = cni_path.unwrap_or_else(|| "/opt/cni/bin".to_string());
+    let mut problems = 0;
+    for f in &files {
+        problems += validate_file(f, &cni_path, out);
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        match problems {
+            0 => "no problems found".to_string(),
+            1 => "1 problem found".to_string(),
+            n => format!("{n} problems found"),
+        }
+    );
+    u8::from(problems > 0)
+}
+
+/// Validate one file; returns the number of problems.
+fn validate_file(path: &str, cni_path: &str, out: &mut String) -> usize {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = writeln!(out, "{path}: PROBLEM: cannot read: {e}");
+            return 1;
+        }
+    };
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = writeln!(out, "{path}: PROBLEM: not valid JSON: {e}");
+            return 1;
+        }
+    };
+    // A .conflist: check each plugin that is a meta config, with the name and
+    // cniVersion libcni would give it.
+    if let Some(plugins) = value.get("plugins").and_then(Value::as_array) {
+        let mut problems = 0;
+        let mut metas = 0;
+        for (i, p) in plugins.iter().enumerate() {
+            let Some(obj) = p.as_object() else { continue };
+            if !obj.contains_key("delegates") && !obj.contains_key("pipelines") {
+                let _ = writeln!(
+                    out,
+                    "{path}: plugins[{i}] ({}) is not a meta-cni config: not checked",
+                    obj.get("type").and_then(Value::as_str).unwrap_or("?")
+                );
+                continue;
+            }
+            metas += 1;
+            let mut obj = obj.clone();
+            for k in ["name", "cniVersion"] {
+                if let Some(v) = value.get(k) {
+                    obj.insert(k.into(), v.clone());
+                }
+            }
+            let label = format!("{path} plugins[{i}]");
+            problems += validate_config(
+                &label,
+                &Value::Object(obj).to_string().into_bytes(),
+                cni_path,
+                out,
+            );
+        }
+        if metas == 0 {
+            let _ = writeln!(
+                out,
+                "{path}: PROBLEM: no plugin in this list has delegates or pipelines"
+            );
+            problems += 1;
+        }
+        return problems;
+    }
+    validate_config(path, &bytes, cni_path, out)
+}
+
+fn validate_config(label: &str, bytes: &[u8], cni_path: &str, out: &mut String) -> usize {
+    let conf = match config::load_checked(bytes) {
+        Ok(c) => c,
+        Err(r) => {
+            let _ = writeln!(out, "{label}: invalid config (CNI error code {}):", r.code);
+            for p in &r.problems {
+                let _ = writeln!(out, "  PROBLEM: {p}");
+            }
+            for w in &r.warnings {
+                let _ = writeln!(out, "  warning: {w}");
+            }
+            return r.problems.len();
+        }
+    };
+    let shape = if conf.multi {
+        format!("{} pipeline(s)", conf.pipelines.len())
+    } else {
+        format!("delegates, resultMode {}", conf.pipelines[0].mode.as_str())
+    };
+    let _ = writeln!(
+        out,
+        "{label}: network {:?}, cniVersion {}, {shape}",
+        conf.name, conf.version
+    );
+    let mut problems = 0;
+    let mut report = |problem: bool, line: String| {
+        if problem {
+            problems += 1;
+        }
+        out.push_str("  ");
+        out.push_str(if problem { "PROBLEM: " } else { "" });
+        out.push_str(&line);
+        out.push('\n');
+    };
+    for w in &conf.warnings {
+        report(false, format!("warning: {w}"));
+    }
+    for w in capability_warnings(&conf) {
+        report(false, format!("warning: {w}"));
+    }
+    let mut versions: BTreeMap<String, Result<Vec<String>, String>> = BTreeMap::new();
+    for p in &conf.pipelines {
+        let where_ = match &p.target {
+            Target::Request => String::new(),
+            Target::Static(n) => format!("pipeline {:?} ({n}) ", p.name),
+            Target::Template(pre) => format!("pipeline {:?} ({pre}N) ", p.name),
+        };
+        for d in &p.delegates {
+            let who = format!("{where_}delegate {:?} ({})", d.name, d.plugin);
+            if let Some(e) = render_check(p, d) {
+                report(true, format!("{who}: template {e}"));
+            }
+            let dir_path = d.runtime_override.cni_path.as_deref().unwrap_or(cni_path);
+            let found = match invoke::find(&d.plugin, dir_path) {
+                Ok(f) => f,
+                Err(f) => {
+                    report(
+                        true,
+                        format!("{who}: {}", f.into_error("").msg.trim_start_matches(": ")),
+                    );
+                    continue;
+                }
+            };
+            let executable =
+                std::fs::metadata(&found).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+            if !executable {
+                report(
+                    true,
+                    format!("{who}: {} is not executable", found.display()),
+                );
+                continue;
+            }
+            let supported = versions
+                .entry(found.display().to_string())
+                .or_insert_with(|| plugin_versions(&d.plugin, dir_path, d.version));
+            match supported {
+                Err(e) => report(
+                    true,
+                    format!("{who}: {} does not answer VERSION: {e}", found.display()),
+                ),
+                Ok(list) if list.iter().any(|v| v == d.version.as_str()) => {
+                    report(
+                        false,
+                        format!("{who}: ok ({}, cniVersion {})", found.display(), d.version),
+                    );
+                }
+                Ok(list) => {
+                    let best = list.iter().filter_map(|v| Version::parse(v)).max();
+                    match best {
+                        Some(b) => report(
+                            false,
+                            format!(
+                                "warning: {who}: {} does not speak cniVersion {} (it speaks {}): meta-cni will fall back to {b} after its first refusal; set conf.cniVersion to {b} to avoid the retry",
+                                found.display(),
+                                d.version,
+                                list.join(", ")
+                            ),
+                        ),
+                        None => report(
+                            true,
+                            format!(
+                                "{who}: {} speaks [{}], none of which meta-cni speaks",
+                                found.display(),
+                                list.join(", ")
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Render a templated conf with sample values, to catch template errors now
+/// rather than at the first ADD.
+fn render_check(p: &config::PipelineSpec, d: &config::DelegateSpec) -> Option<String> {
+    if !d.templated {
+        return None;
+    }
+    let args = BTreeMap::new();
+    let gres = matches!(p.target, Target::Template(_)).then_some(Gres {
+        device: "0000:00:00.0",
+        index: "0",
+    });
+    let mut v = Value::Object(d.conf.clone());
+    template::render_value(&mut v, &Vars { gres, args: &args })
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// Capabilities delegates declare that the meta config does not: the
+/// runtime only passes `runtimeConfig` keys the config it loaded declares.
+fn capability_warnings(conf: &MetaConfig) -> Vec<String> {
+    let top: BTreeSet<String> = conf
+        .capabilities
+        .iter()
+        .filter(|(_, v)| v.as_bool() == Some(true))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut missing = BTreeSet::new();
+    for d in conf.pipelines.iter().flat_map(|p| &p.delegates) {
+        if let Some(caps) = d.conf.get("capabilities").and_then(Value::as_object) {
+            for (k, v) in caps {
+                if v.as_bool() == Some(true) && !top.contains(k) {
+                    missing.insert(k.clone());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if !missing.is_empty() {
+        out.push(format!(
+            "delegates declare capabilities {} that the meta config does not: add them to its top-level \"capabilities\" or the runtime will not pass them",
+            missing.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if conf
+        .pipelines
+        .iter()
+        .any(|p| matches!(p.target, Target::Template(_)))
+        && !top.contains("io.kubernetes.cri.pod-annotations")
+    {
+        out.push("template pipelines need the capability io.kubernetes.cri.pod-annotations at the top level, or no GRES annotation reaches meta-cni".to_string());
+    }
+    out
+}
+
+/// The plugin's `supportedVersions`.
+fn plugin_versions(plugin: &str, cni_path: &str, version: Version) -> Result<Vec<String>, String> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k != "CNI_COMMAND")
+        .collect();
+    env.push(("CNI_COMMAND".into(), "VERSION".into()));
+    let stdin = format!("{{\"cniVersion\":\"{version}\"}}");
+    let call = Call {
+        plugin,
+        cni_path,
+        env,
+        stdin: stdin.as_bytes(),
+        limit: Some(Duration::from_secs(5)),
+    };
+    let out = ProcessInvoker
+        .invoke(&call)
+        .map_err(|f| f.into_error("").msg.trim_start_matches(": ").to_string())?;
+    let v: Map<String, Value> =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("not JSON: {e}"))?;
+    Ok(v.get("supportedVersions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}

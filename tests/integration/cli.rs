@@ -1,0 +1,119 @@
+//! `meta-cni` for people: `--version`, `--help`, `validate`; and DEL of a
+//! config that no longer loads.
+
+use crate::harness::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn cli(args: &[&str], env: &BTreeMap<String, String>) -> Run {
+    run_bin(args, env, b"", Duration::from_secs(60))
+}
+
+#[test]
+fn version_and_help() {
+    let r = cli(&["--version"], &BTreeMap::new());
+    assert_eq!(r.code, 0);
+    assert!(r
+        .stdout
+        .starts_with(&format!("meta-cni {}", env!("CARGO_PKG_VERSION"))));
+    assert!(r.stdout.contains("1.1.0"));
+    let r = cli(&["--help"], &BTreeMap::new());
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("validate"));
+    assert_eq!(cli(&["--frobnicate"], &BTreeMap::new()).code, 2);
+}
+
+#[test]
+fn validate_passes_where_every_delegate_exists_and_names_each_missing_or_old_one() {
+    let s = Setup::new(&["bridge", "portmap"]);
+    let good = s.path("good.conf");
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "type": "meta-cni",
+        "capabilities": {"portMappings": true}, "resultMode": "chained", "delegates": [
+        {"name": "br", "type": "bridge"},
+        {"name": "pm", "conf": {"type": "portmap", "capabilities": {"portMappings": true}}}]});
+    std::fs::write(&good, conf.to_string()).expect("write");
+    let bin = s.bin.display().to_string();
+    let r = cli(
+        &["validate", "--cni-path", &bin, good.to_str().unwrap_or("")],
+        &BTreeMap::new(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("delegate \"br\" (bridge): ok") && r.stdout.contains("no problems found"),
+        "{}",
+        r.stdout
+    );
+
+    // Missing delegate, a plain non-executable file, a template error, a
+    // delegate too old for the configured version, missing capabilities:
+    // every one reported, exit 1.
+    std::fs::write(s.bin.join("plain"), "#!/bin/sh\n").expect("write");
+    let bad = s.path("bad.conflist");
+    let list = json!({"cniVersion": "1.1.0", "name": "n", "plugins": [{"type": "meta-cni", "pipelines": [
+        {"name": "eth", "ifName": "eth0", "delegates": [
+            {"name": "gone", "type": "nope"},
+            {"name": "plain", "type": "plain"},
+            {"name": "pm", "conf": {"type": "portmap", "capabilities": {"portMappings": true}}},
+            {"name": "old", "type": "bridge", "runtimeOverride": {"envs": ["A=1"]}, "conf": {"cniVersion": "0.4.0", "x": "{{.Gres.Nope}}"}}]},
+        {"name": "roce", "ifNamePrefix": "roce", "delegates": [{"name": "s", "type": "portmap"}]}]}]});
+    std::fs::write(&bad, list.to_string()).expect("write");
+    let mut env = BTreeMap::new();
+    env.insert("CNI_PATH".to_string(), bin.clone());
+    env.insert(
+        "FAKE_CONF".to_string(),
+        r#"{"versions": ["0.3.1", "1.0.0"]}"#.to_string(),
+    );
+    let r = cli(&["validate", bad.to_str().unwrap_or("")], &env);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    for needle in [
+        "delegate \"gone\" (nope): plugin not found",
+        "delegate \"plain\" (plain)",
+        "not executable",
+        "$[\"x\"]",
+        "does not speak cniVersion 1.1.0",
+        "does not speak cniVersion 0.4.0",
+        "portMappings",
+        "io.kubernetes.cri.pod-annotations",
+        "3 problems found",
+    ] {
+        assert!(
+            r.stdout.contains(needle),
+            "{needle:?} missing from:\n{}",
+            r.stdout
+        );
+    }
+
+    // Invalid configs list every problem.
+    let broken = s.path("broken.conf");
+    std::fs::write(
+        &broken,
+        r#"{"cniVersion": "1.0.0", "name": "", "delegates": [{"name": "x"}]}"#,
+    )
+    .expect("write");
+    let r = cli(&["validate", broken.to_str().unwrap_or("")], &env);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("PROBLEM: name") && r.stdout.contains("PROBLEM: delegates[0].type"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn del_of_a_config_broken_since_add_replays_the_record() {
+    let s = Setup::new(&["a", "b"]);
+    let conf = json!({"cniVersion": "1.0.0", "name": "net", "delegates": [{"name": "a", "type": "a"}, {"name": "b", "type": "b"}]});
+    s.run("ADD", &conf).ok();
+    s.clear_calls();
+    // The operator breaks the file (a typo in resultMode, a delegate without type).
+    let broken = json!({"cniVersion": "1.0.0", "name": "net", "resultMode": "chain", "delegates": [{"name": "a"}]});
+    let r = s.run("DEL", &broken);
+    r.ok();
+    assert_eq!(s.order(), ["b:DEL", "a:DEL"]);
+    assert!(r.stderr.contains("does not load"), "{}", r.stderr);
+    // With no record left, the config error is what DEL answers.
+    assert!(s.run("DEL", &broken).err(7).contains("resultMode"));
+    // ADD and CHECK never run a broken config.
+    s.run("ADD", &broken).err(7);
+}
