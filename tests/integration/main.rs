@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod config_errors;
 mod faults;
+mod logging;
 mod pipelines;
 mod protocol;
 mod seed;

@@ -1,0 +1,100 @@
+//! Logs: one line per event with the context an operator needs, secrets
+//! redacted, a size-capped log file with one rotated backup.
+
+use crate::harness::*;
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn a_debug_log_shows_every_call_with_timing_and_no_secret() {
+    let mut s = Setup::new(&["calico", "portmap"]);
+    s.set("CNI_CONTAINERID", "ctr-log");
+    let log = s.path("meta.log");
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "logLevel": "debug", "logFile": log,
+        "resultMode": "chained", "delegates": [
+        {"name": "calico", "conf": {"type": "calico", "etcd_password": "hunter2", "etcd_key_file": "/etc/k.pem",
+                                    "nested": {"apiToken": "tok-123"}}},
+        {"name": "portmap", "type": "portmap"}]});
+    let r = s.run("ADD", &conf);
+    r.ok();
+    assert!(
+        !r.stderr.contains("meta-cni["),
+        "logs went to the file: {}",
+        r.stderr
+    );
+    let text = std::fs::read_to_string(&log).expect("log file");
+    assert_eq!(
+        std::fs::metadata(&log).expect("stat").permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains("tok-123"),
+        "secret in log:\n{text}"
+    );
+    assert!(text.contains("/etc/k.pem"), "paths are not secrets");
+    for d in ["calico", "portmap"] {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.contains(&format!("delegate={d}")) && l.contains("ADD") && l.contains(" ok in ")
+            })
+            .unwrap_or_else(|| panic!("no outcome line for {d}:\n{text}"));
+        assert!(
+            line.contains("INFO") && line.contains("cid=ctr-log"),
+            "{line}"
+        );
+        assert!(line.contains("ms") || line.contains("s"), "{line}");
+        assert!(text.lines().any(|l| l.contains("DEBUG")
+            && l.contains(&format!("delegate={d}"))
+            && l.contains("config:")));
+    }
+    // A failure is logged with its outcome.
+    let bad = json!({"cniVersion": "1.0.0", "name": "n", "logFile": log, "delegates": [
+        {"name": "calico", "conf": {"type": "calico", "fake": {"add": "fail", "code": 11, "msg": "etcd down"}}}]});
+    s.run("ADD", &bad).err(11);
+    let text = std::fs::read_to_string(&log).expect("log file");
+    assert!(text.lines().any(|l| l.contains("ERROR")
+        && l.contains("delegate=calico")
+        && l.contains("failed in")
+        && l.contains("etcd down")));
+}
+
+#[test]
+fn the_log_file_is_rotated_past_its_cap() {
+    let s = Setup::new(&["a"]);
+    let log = s.path("meta.log");
+    std::fs::write(&log, "x".repeat(1024 * 1024 + 10)).expect("fill");
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "logFile": log, "logMaxSizeMB": 1,
+        "delegates": [{"name": "a", "type": "a"}]});
+    s.run("ADD", &conf).ok();
+    let backup = s.path("meta.log.1");
+    assert_eq!(
+        std::fs::metadata(&backup).expect("backup").len(),
+        1024 * 1024 + 10
+    );
+    let fresh = std::fs::read_to_string(&log).expect("log");
+    assert!(fresh.len() < 4096 && fresh.contains("ok in"), "{fresh}");
+}
+
+#[test]
+fn an_unusable_log_file_falls_back_to_stderr() {
+    let s = Setup::new(&["a"]);
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "logFile": "/nonexistent-dir/meta.log",
+        "delegates": [{"name": "a", "type": "a"}]});
+    let r = s.run("ADD", &conf);
+    r.ok();
+    assert!(
+        r.stderr.contains("cannot open logFile") && r.stderr.contains("ok in"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn error_level_is_quiet_on_success() {
+    let s = Setup::new(&["a"]);
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "logLevel": "error", "delegates": [{"name": "a", "type": "a"}]});
+    let r = s.run("ADD", &conf);
+    r.ok();
+    assert!(!r.stderr.contains("meta-cni["), "{}", r.stderr);
+}
