@@ -109,12 +109,19 @@ pub fn dnat_chain_for(nat: &str, cid: &str) -> Option<String> {
 /// anything naming its container IP), with every generated or per-fixture
 /// name replaced by a placeholder, sorted: the same rules from two fixtures
 /// compare equal.
-pub fn nat_shape(nat: &str, cid: &str, ip: &str, subnet: &str, names: &[&str]) -> Vec<String> {
+pub fn nat_shape(
+    nat: &str,
+    cid: &str,
+    ip: &str,
+    subnet: &str,
+    port: u16,
+    names: &[&str],
+) -> Vec<String> {
     let chain = dnat_chain_for(nat, cid);
     let mut v: Vec<String> = nat
         .lines()
         .filter(|l| {
-            l.contains(ip)
+            mentions_ip(l, ip)
                 || l.contains(cid)
                 || chain.as_deref().is_some_and(|c| l.contains(c))
         })
@@ -123,7 +130,11 @@ pub fn nat_shape(nat: &str, cid: &str, ip: &str, subnet: &str, names: &[&str]) -
             if let Some(c) = &chain {
                 s = s.replace(c.as_str(), "<CHAIN>");
             }
-            s = s.replace(cid, "<CID>").replace(ip, "<IP>").replace(subnet, "<SUBNET>");
+            s = s
+                .replace(cid, "<CID>")
+                .replace(ip, "<IP>")
+                .replace(subnet, "<SUBNET>")
+                .replace(&port.to_string(), "<PORT>");
             for n in names {
                 s = s.replace(&format!("\\\"{n}\\\""), "\\\"<NAME>\\\"");
             }
@@ -132,6 +143,15 @@ pub fn nat_shape(nat: &str, cid: &str, ip: &str, subnet: &str, names: &[&str]) -
         .collect();
     v.sort();
     v
+}
+
+/// Whether a rule names address `ip` itself (`10.1.1.2`, `10.1.1.2:80`,
+/// `10.1.1.2/32`), not merely a longer one (`10.1.1.25`).
+pub fn mentions_ip(line: &str, ip: &str) -> bool {
+    line.split_whitespace().any(|t| {
+        t.strip_prefix(ip)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':') || rest.starts_with('/'))
+    })
 }
 
 /// Remove every nat rule and chain that belongs to this test: rules whose

@@ -39,4 +39,5 @@ mod fixture;
 mod gate;
 mod host;
 
+mod differential;
 mod seed;
