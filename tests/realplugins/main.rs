@@ -40,4 +40,5 @@ mod gate;
 mod host;
 
 mod differential;
+mod pipelines;
 mod seed;
