@@ -27,8 +27,8 @@ pub struct Attachment {
 }
 
 /// Parse and check the printed result of an ADD of bridge + portmap
-/// (+ bandwidth). Registers the host-side links with the fixture so they
-/// are removed even if the test fails before DEL.
+/// (+ bandwidth). (`Fixture::cnitool` already registered its host-side
+/// links for the guard.)
 pub fn from_add(
     f: &Fixture,
     add: &Out,
@@ -43,13 +43,6 @@ pub fn from_add(
     assert_eq!(r["cniVersion"], version, "{}", ctx());
 
     let ifs = r["interfaces"].as_array().cloned().unwrap_or_default();
-    for i in &ifs {
-        if let Some(n) = i["name"].as_str() {
-            if i.get("sandbox").is_none() {
-                f.track_link(n);
-            }
-        }
-    }
     // bridge: [bridge, host veth, eth0 in the sandbox]; bandwidth appends
     // its ifb. Exactly this list, in this order, proves each delegate got
     // its predecessor's result (bandwidth returns prevResult + its ifb).
@@ -62,7 +55,12 @@ pub fn from_add(
     assert_eq!(ifs[2]["name"], "eth0", "{}", ctx());
     assert_eq!(ifs[2]["sandbox"], f.netns_path().as_str(), "{}", ctx());
     for i in &ifs {
-        assert_eq!(i["mac"].as_str().map(str::len), Some(17), "mac of {i}: {}", ctx());
+        assert_eq!(
+            i["mac"].as_str().map(str::len),
+            Some(17),
+            "mac of {i}: {}",
+            ctx()
+        );
     }
     let ifb = if bandwidth {
         let n = ifs[3]["name"].as_str().unwrap_or("").to_string();
@@ -76,13 +74,31 @@ pub fn from_add(
     let ips = r["ips"].as_array().cloned().unwrap_or_default();
     assert_eq!(ips.len(), 1, "{}", ctx());
     let addr = ips[0]["address"].as_str().unwrap_or("").to_string();
-    assert!(f.subnet.contains(&addr) && addr.ends_with("/24"), "{}", ctx());
+    assert!(
+        f.subnet.contains(&addr) && addr.ends_with("/24"),
+        "{}",
+        ctx()
+    );
     let ip = addr.trim_end_matches("/24").to_string();
-    let host: u8 = ip.rsplit('.').next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let host: u8 = ip
+        .rsplit('.')
+        .next()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
     assert!((2..=254).contains(&host), "{}", ctx());
     assert_eq!(ips[0]["gateway"], f.subnet.gateway().as_str(), "{}", ctx());
-    assert_eq!(ips[0]["interface"], 2, "the IP must point at eth0: {}", ctx());
-    assert_eq!(r["routes"], serde_json::json!([{"dst": "0.0.0.0/0"}]), "{}", ctx());
+    assert_eq!(
+        ips[0]["interface"],
+        2,
+        "the IP must point at eth0: {}",
+        ctx()
+    );
+    assert_eq!(
+        r["routes"],
+        serde_json::json!([{"dst": "0.0.0.0/0"}]),
+        "{}",
+        ctx()
+    );
 
     Attachment {
         result: r,
@@ -98,7 +114,12 @@ pub fn from_add(
 /// The side effects of ADD are really on the host.
 pub fn assert_present(f: &Fixture, a: &Attachment) {
     let ctx = || format!("attachment {a:#?}");
-    assert_eq!(host::addrs_in(&f.netns, "eth0"), vec![a.addr.clone()], "{}", ctx());
+    assert_eq!(
+        host::addrs_in(&f.netns, "eth0"),
+        vec![a.addr.clone()],
+        "{}",
+        ctx()
+    );
     assert!(host::link_exists(&a.host_veth), "{}", ctx());
 
     let nat = host::nat_rules();
@@ -108,7 +129,10 @@ pub fn assert_present(f: &Fixture, a: &Attachment) {
         "-A {chain} -p tcp -m tcp --dport {} -j DNAT --to-destination {}:80",
         f.host_port, a.ip
     );
-    assert!(nat.lines().any(|l| l == dnat), "missing `{dnat}` in:\n{nat}");
+    assert!(
+        nat.lines().any(|l| l == dnat),
+        "missing `{dnat}` in:\n{nat}"
+    );
     let jump = nat
         .lines()
         .find(|l| l.starts_with("-A CNI-HOSTPORT-DNAT ") && l.ends_with(&format!("-j {chain}")))
@@ -144,7 +168,11 @@ pub fn assert_present(f: &Fixture, a: &Attachment) {
     let res = f.reservation(&a.ipam_name, &a.ip);
     let held = std::fs::read_to_string(&res)
         .unwrap_or_else(|e| panic!("reservation {} ({e}); {}", res.display(), ctx()));
-    assert_eq!(held.lines().next().map(str::trim), Some(f.cid.as_str()), "{res:?}");
+    assert_eq!(
+        held.lines().next().map(str::trim),
+        Some(f.cid.as_str()),
+        "{res:?}"
+    );
 }
 
 /// Everything ADD created for this attachment is gone after DEL (the
@@ -153,16 +181,31 @@ pub fn assert_gone(f: &Fixture, a: &Attachment, net: &str) {
     let res = f.reservation(&a.ipam_name, &a.ip);
     assert!(!res.exists(), "reservation {} survived DEL", res.display());
     let nat = host::nat_rules();
-    assert_eq!(host::dnat_chain_for(&nat, &f.cid), None, "DNAT chain survived DEL:\n{nat}");
+    assert_eq!(
+        host::dnat_chain_for(&nat, &f.cid),
+        None,
+        "DNAT chain survived DEL:\n{nat}"
+    );
     let to = format!("--to-destination {}:80", a.ip);
     assert!(!nat.contains(&to), "DNAT rule survived DEL:\n{nat}");
-    assert!(!host::link_exists(&a.host_veth), "host veth {} survived DEL", a.host_veth);
+    assert!(
+        !host::link_exists(&a.host_veth),
+        "host veth {} survived DEL",
+        a.host_veth
+    );
     if let Some(ifb) = &a.ifb {
         assert!(!host::link_exists(ifb), "ifb {ifb} survived DEL");
     }
     assert!(!host::link_exists_in(&f.netns, "eth0"), "eth0 survived DEL");
-    let cached = f.cache.join("results").join(format!("{net}-{}-eth0", f.cid));
-    assert!(!cached.exists(), "libcni cache {} survived DEL", cached.display());
+    let cached = f
+        .cache
+        .join("results")
+        .join(format!("{net}-{}-eth0", f.cid));
+    assert!(
+        !cached.exists(),
+        "libcni cache {} survived DEL",
+        cached.display()
+    );
 }
 
 /// A CNI error object printed by cnitool: (code, msg).

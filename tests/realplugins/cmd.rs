@@ -70,7 +70,11 @@ impl Out {
             "`{}` -> code {:?}{} in {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.what,
             self.code,
-            if self.timed_out { " (KILLED AT DEADLINE)" } else { "" },
+            if self.timed_out {
+                " (KILLED AT DEADLINE)"
+            } else {
+                ""
+            },
             self.took,
             self.stdout,
             self.stderr
@@ -186,8 +190,18 @@ impl Cmd {
                 })
             }
         };
-        let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-        let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+        let out = drain(
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        );
+        let err = drain(
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        );
         let mut stdin = child.stdin.take();
         if !self.stdin.is_empty() {
             if let Some(mut sin) = stdin.take() {
@@ -320,7 +334,8 @@ impl Running {
         // Give the reader threads a moment to see EOF; a daemonised
         // grandchild holding the pipe must not keep us here.
         let grace = Instant::now() + PIPE_GRACE;
-        while Instant::now() < grace && Arc::strong_count(&self.out) + Arc::strong_count(&self.err) > 2
+        while Instant::now() < grace
+            && Arc::strong_count(&self.out) + Arc::strong_count(&self.err) > 2
         {
             std::thread::sleep(Duration::from_millis(10));
         }

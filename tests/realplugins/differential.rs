@@ -60,7 +60,12 @@ fn result_shape(f: &Fixture, a: &Attachment) -> Value {
             // (a known bug pinned by seed_result_at_0_4_0_keeps_ip_version).
             let mut keys: Vec<&str> = i
                 .as_object()
-                .map(|m| m.keys().map(String::as_str).filter(|k| *k != "version").collect())
+                .map(|m| {
+                    m.keys()
+                        .map(String::as_str)
+                        .filter(|k| *k != "version")
+                        .collect()
+                })
                 .unwrap_or_default();
             keys.sort_unstable();
             json!({
@@ -153,11 +158,23 @@ fn differential(version: &str) {
     let bw = conf::caps_bandwidth_only(conf::INGRESS_RATE);
     let mc = m.cnitool("check", &mnet, &bw, Some(K8S_ARGS));
     let pc = p.cnitool("check", &pnet, &bw, None);
-    assert_eq!((mc.ok(), pc.ok()), (true, true), "{}\n{}", mc.describe(), pc.describe());
+    assert_eq!(
+        (mc.ok(), pc.ok()),
+        (true, true),
+        "{}\n{}",
+        mc.describe(),
+        pc.describe()
+    );
 
     let md = m.cnitool("del", &mnet, &mcaps, Some(K8S_ARGS));
     let pd = p.cnitool("del", &pnet, &pcaps, None);
-    assert_eq!((md.ok(), pd.ok()), (true, true), "{}\n{}", md.describe(), pd.describe());
+    assert_eq!(
+        (md.ok(), pd.ok()),
+        (true, true),
+        "{}\n{}",
+        md.describe(),
+        pd.describe()
+    );
     attach::assert_gone(&m, &ma, &mnet);
     attach::assert_gone(&p, &pa, &pnet);
     let (me, pe) = (effects(&m, &ma), effects(&p, &pa));

@@ -87,6 +87,10 @@ pub struct Fixture {
     links: RefCell<Vec<String>>,
     netnses: RefCell<Vec<String>>,
     markers: RefCell<Vec<String>>,
+    /// Every `cnitool add` run: (network, netns path, CAP_ARGS, CNI_ARGS),
+    /// so a failing test's guard can first let the plugins undo their own
+    /// work with a DEL.
+    adds: RefCell<Vec<(String, String, Value, Option<String>)>>,
 }
 
 impl Fixture {
@@ -111,6 +115,7 @@ impl Fixture {
             links: RefCell::default(),
             netnses: RefCell::default(),
             markers: RefCell::default(),
+            adds: RefCell::default(),
         };
         assert!(f.bridge.len() <= 15, "bridge name {} too long", f.bridge);
         // From here on Drop cleans up whatever exists.
@@ -121,9 +126,11 @@ impl Fixture {
             std::fs::create_dir_all(d).expect("create fixture dir");
         }
         std::os::unix::fs::symlink(META_BIN, f.bin.join("meta-cni")).expect("link meta-cni");
-        for e in std::fs::read_dir(PLUGIN_DIR).expect("read plugin dir").flatten() {
-            std::os::unix::fs::symlink(e.path(), f.bin.join(e.file_name()))
-                .expect("link plugin");
+        for e in std::fs::read_dir(PLUGIN_DIR)
+            .expect("read plugin dir")
+            .flatten()
+        {
+            std::os::unix::fs::symlink(e.path(), f.bin.join(e.file_name())).expect("link plugin");
         }
         f.add_netns(&f.netns.clone());
         f
@@ -207,17 +214,47 @@ impl Fixture {
         if !cap_args.is_null() {
             env.insert("CAP_ARGS".to_string(), cap_args.to_string());
         }
-        Cmd::new(cnitool())
+        if op == "add" {
+            self.adds.borrow_mut().push((
+                net.to_string(),
+                netns_path.to_string(),
+                cap_args.clone(),
+                cni_args.map(str::to_string),
+            ));
+        }
+        let out = Cmd::new(cnitool())
             .args([op, net, netns_path])
             .env_exact(env)
             .limit(CNITOOL_LIMIT)
-            .run()
+            .run();
+        if op == "add" {
+            // Host-side interfaces of the result (bridge, veth, bandwidth's
+            // ifb) are deleted by the guard even if the test never gets to
+            // look at the result.
+            if let Ok(r) = serde_json::from_str::<Value>(&out.stdout) {
+                for i in r["interfaces"].as_array().into_iter().flatten() {
+                    if let (Some(n), None) = (i["name"].as_str(), i.get("sandbox")) {
+                        self.track_link(n);
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
         let mut notes: Vec<String> = Vec::new();
+        if std::thread::panicking() {
+            // The test failed somewhere between ADD and its own DEL: a
+            // best-effort DEL lets the plugins remove what only they know
+            // about (e.g. an ifb from an ADD whose output was lost).
+            let adds = self.adds.borrow().clone();
+            for (net, ns, caps, args) in adds.iter().rev() {
+                let _ = self.cnitool_in("del", net, ns, caps, args.as_deref());
+            }
+        }
         for ns in self.netnses.borrow().iter() {
             if host::netns_exists(ns) {
                 let o = host::ip(&["netns", "del", ns]);

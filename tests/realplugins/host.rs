@@ -10,10 +10,7 @@ pub fn ip(args: &[&str]) -> Out {
 
 /// `ip netns exec NS ARGS...`
 pub fn in_netns(ns: &str, args: &[&str]) -> Out {
-    Cmd::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .run()
+    Cmd::new("ip").args(["netns", "exec", ns]).args(args).run()
 }
 
 pub fn link_exists(name: &str) -> bool {
@@ -121,9 +118,7 @@ pub fn nat_shape(
     let mut v: Vec<String> = nat
         .lines()
         .filter(|l| {
-            mentions_ip(l, ip)
-                || l.contains(cid)
-                || chain.as_deref().is_some_and(|c| l.contains(c))
+            mentions_ip(l, ip) || l.contains(cid) || chain.as_deref().is_some_and(|c| l.contains(c))
         })
         .map(|l| {
             let mut s = l.to_string();
@@ -161,7 +156,11 @@ pub fn mentions_ip(line: &str, ip: &str) -> bool {
 /// other tenants are left alone. Returns what was removed (for the log).
 pub fn remove_nat_leftovers(markers: &[String]) -> Vec<String> {
     let nat = nat_rules();
-    let hit = |l: &str| markers.iter().any(|m| !m.is_empty() && l.contains(m.as_str()));
+    let hit = |l: &str| {
+        markers
+            .iter()
+            .any(|m| !m.is_empty() && l.contains(m.as_str()))
+    };
     let rules: Vec<&str> = nat.lines().filter(|l| l.starts_with("-A ")).collect();
     let chain_of = |l: &str| l.split_whitespace().nth(1).unwrap_or("").to_string();
     let mut ours: Vec<String> = rules

@@ -41,4 +41,5 @@ mod host;
 
 mod differential;
 mod pipelines;
+mod podman;
 mod seed;

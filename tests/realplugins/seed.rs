@@ -38,12 +38,26 @@ fn seed_chain(version: &str) {
     // Without portMappings portmap's CHECK returns early (but still demands
     // a prevResult), so bridge and bandwidth are what is checked: it must
     // pass on every host.
-    let chk = f.cnitool("check", &net, &conf::caps_bandwidth_only(conf::INGRESS_RATE), Some(K8S_ARGS));
+    let chk = f.cnitool(
+        "check",
+        &net,
+        &conf::caps_bandwidth_only(conf::INGRESS_RATE),
+        Some(K8S_ARGS),
+    );
     assert!(chk.ok(), "CHECK without portMappings: {}", chk.describe());
     // And CHECK really runs the delegates: a different ingress rate than
     // the qdisc has must be reported by bandwidth, through meta-cni.
-    let chk = f.cnitool("check", &net, &conf::caps_bandwidth_only(3 * conf::INGRESS_RATE), Some(K8S_ARGS));
-    assert!(!chk.ok(), "CHECK with a wrong rate passed: {}", chk.describe());
+    let chk = f.cnitool(
+        "check",
+        &net,
+        &conf::caps_bandwidth_only(3 * conf::INGRESS_RATE),
+        Some(K8S_ARGS),
+    );
+    assert!(
+        !chk.ok(),
+        "CHECK with a wrong rate passed: {}",
+        chk.describe()
+    );
     let (code, msg) = cni_error(&chk);
     assert_eq!(
         (code, msg.as_str()),
