@@ -116,7 +116,10 @@ fn effects(f: &Fixture, a: &Attachment) -> Value {
 }
 
 fn differential(version: &str) {
-    let name = format!("differential_meta_vs_conflist_{version}");
+    let name = format!(
+        "differential_meta_vs_conflist_{}",
+        version.replace('.', "_")
+    );
     if !gate::ready(&name, &[]) {
         return;
     }

@@ -222,11 +222,14 @@ impl Fixture {
                 cni_args.map(str::to_string),
             ));
         }
-        let out = Cmd::new(cnitool())
-            .args([op, net, netns_path])
-            .env_exact(env)
-            .limit(CNITOOL_LIMIT)
-            .run();
+        let out = {
+            let _turn = host::net_lock();
+            Cmd::new(cnitool())
+                .args([op, net, netns_path])
+                .env_exact(env)
+                .limit(CNITOOL_LIMIT)
+                .run()
+        };
         if op == "add" {
             // Host-side interfaces of the result (bridge, veth, bandwidth's
             // ifb) are deleted by the guard even if the test never gets to

@@ -3,6 +3,19 @@
 //! deadline.
 
 use crate::cmd::{Cmd, Out};
+use std::sync::{Mutex, MutexGuard};
+
+/// Held around everything that changes the host's nat table or runs
+/// plugins that do (cnitool, the podman container's ADD and DEL, the
+/// guard's rule removal). portmap creates its shared chains
+/// (`CNI-HOSTPORT-*`) check-then-create: two ADDs at once on a host that
+/// does not have them yet can fail or insert the jump rules twice (seen
+/// here: 9 and 12 `CNI` lines instead of 8). Tests still run in parallel;
+/// only these steps take turns.
+pub fn net_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 pub fn ip(args: &[&str]) -> Out {
     Cmd::new("ip").args(args).run()
@@ -196,6 +209,7 @@ pub fn remove_nat_leftovers(markers: &[String]) -> Vec<String> {
     if removed.is_empty() {
         return removed;
     }
+    let _turn = net_lock();
     let out = Cmd::new("iptables-restore")
         .arg("--noflush")
         .stdin(script.clone())

@@ -27,8 +27,9 @@
 //! subnet, host port, container ID and temp dirs (NETCONFPATH, CNI_PATH,
 //! host-local dataDir, CNI_CACHE_DIR, stateDir), all removed by its drop
 //! guard, with the nat rules that mention its container IDs or subnets.
-//! Every child process has a deadline (see [`cmd`]). No test sends a
-//! packet anywhere.
+//! Every child process has a deadline (see [`cmd`]). Steps that change the
+//! nat table take turns ([`host::net_lock`]): portmap's shared chains are
+//! created check-then-create. No test sends a packet anywhere.
 //!
 //! Run: `cargo test --test realplugins -- --test-threads=2` (as root).
 

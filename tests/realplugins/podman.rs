@@ -55,11 +55,13 @@ impl Drop for Podman {
     /// teardown also runs the CNI DEL), unmount the storage, and remove
     /// libcni's cache files of this network.
     fn drop(&mut self) {
+        let turn = host::net_lock();
         let _ = self
             .cmd()
             .args(["rm", "-a", "-f", "-t", "0"])
             .limit(Duration::from_secs(60))
             .run();
+        drop(turn);
         let mut notes = Vec::new();
         fixture::unmount_below(&self.root, &mut notes);
         fixture::unmount_below(&self.runroot, &mut notes);
@@ -167,6 +169,7 @@ fn podman_container_gets_eth0_from_meta_cni_and_del_cleans_up() {
     // runs the DNAT rule and the reservation must exist; closing stdin ends
     // it, and `--rm` makes podman run the CNI DEL.
     let port = f.host_port.to_string();
+    let turn = host::net_lock(); // the ADD
     let mut run = p
         .cmd()
         .args([
@@ -189,6 +192,7 @@ fn podman_container_gets_eth0_from_meta_cni_and_del_cleans_up() {
         .spawn()
         .unwrap_or_else(|o| panic!("podman did not start: {}", o.describe()));
     let ready = run.wait_stdout(PODMAN_LIMIT, |s| s.contains(READY));
+    drop(turn);
     let printed = run.stdout_so_far();
     assert!(
         ready,
@@ -237,8 +241,11 @@ fn podman_container_gets_eth0_from_meta_cni_and_del_cleans_up() {
         "portmap's rule names another container:\n{nat}"
     );
 
-    run.close_stdin();
-    let out: Out = run.finish();
+    let out: Out = {
+        let _turn = host::net_lock(); // the DEL
+        run.close_stdin();
+        run.finish()
+    };
     assert!(out.ok(), "podman run: {}", out.describe());
     assert!(out.stdout.contains("done"), "{}", out.describe());
 

@@ -14,7 +14,7 @@ pub const SEED_NAMES: (&str, &str) = ("calico", "portmap");
 /// ADD, CHECK (three ways), DEL and a second DEL of the seed-shaped meta
 /// config at cniVersion `version`.
 fn seed_chain(version: &str) {
-    let name = format!("seed_chain_add_check_del_{version}");
+    let name = format!("seed_chain_add_check_del_{}", version.replace('.', "_"));
     if !gate::ready(&name, &[]) {
         return;
     }
