@@ -67,6 +67,9 @@ impl Subnet {
     }
 }
 
+/// One `cnitool add`: (network, netns path, CAP_ARGS, CNI_ARGS).
+type AddCall = (String, String, Value, Option<String>);
+
 pub struct Fixture {
     pub n: u32,
     pub root: PathBuf,
@@ -90,7 +93,7 @@ pub struct Fixture {
     /// Every `cnitool add` run: (network, netns path, CAP_ARGS, CNI_ARGS),
     /// so a failing test's guard can first let the plugins undo their own
     /// work with a DEL.
-    adds: RefCell<Vec<(String, String, Value, Option<String>)>>,
+    adds: RefCell<Vec<AddCall>>,
 }
 
 impl Fixture {
