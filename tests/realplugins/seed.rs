@@ -108,3 +108,27 @@ fn seed_result_at_0_4_0_keeps_ip_version() {
         .unwrap_or_default();
     assert_eq!(versions, vec![Value::from("4")], "{:#}", a.result);
 }
+
+/// The kubelet may remove the pod's namespace before the CNI DEL. DEL
+/// must still succeed and release what lives outside the namespace: the
+/// reservation, the DNAT rule, bandwidth's ifb (spec: a missing netns on DEL
+/// is not an error).
+#[test]
+fn seed_del_after_the_netns_is_gone_still_releases_everything() {
+    let name = "seed_del_after_the_netns_is_gone_still_releases_everything";
+    if !gate::ready(name, &[]) {
+        return;
+    }
+    let f = Fixture::new();
+    let net = format!("mcni{}", f.n);
+    f.write_net(&net, "conf", &conf::seed_meta(&f, "1.0.0", &net, true));
+    let caps = conf::caps_full(f.host_port);
+    let add = f.cnitool("add", &net, &caps, Some(K8S_ARGS));
+    let a = attach::from_add(&f, &add, "1.0.0", true, SEED_NAMES);
+    attach::assert_present(&f, &a);
+
+    crate::host::ip(&["netns", "del", &f.netns]).expect_ok();
+    let del = f.cnitool("del", &net, &caps, Some(K8S_ARGS));
+    assert!(del.ok(), "DEL without the netns: {}", del.describe());
+    attach::assert_gone(&f, &a, &net);
+}
