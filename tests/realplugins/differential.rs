@@ -127,7 +127,12 @@ fn differential(version: &str) {
     let p = Fixture::new();
     let mnet = format!("mcni{}", m.n);
     let pnet = format!("mcni{}", p.n);
-    m.write_net(&mnet, "conf", &conf::seed_meta(&m, version, &mnet, true));
+    // The chain semantics against libcni's: without the attachment record,
+    // whose replay (ADD's runtimeConfig for CHECK/DEL) is meta-cni's own
+    // and is tested in seed.rs.
+    let mut meta = conf::seed_meta(&m, version, &mnet, true);
+    meta["attachmentState"] = serde_json::json!(false);
+    m.write_net(&mnet, "conf", &meta);
     p.write_net(&pnet, "conflist", &conf::plain_conflist(&p, version, &pnet));
     let mcaps = conf::caps_full(m.host_port);
     let pcaps = conf::caps_full(p.host_port);

@@ -208,7 +208,6 @@ fn pipelines_bridge_eth0_plus_macvlan_net0_0_4_0() {
 /// appends the IPs unchanged, so the merged result claims net0's address
 /// belongs to the bridge (`interfaces[0]`).
 #[test]
-#[ignore = "meta-cni bug: merging pipeline results does not remap ips[].interface (net0's IP points at interfaces[0])"]
 fn pipelines_merged_result_points_each_ip_at_its_interface() {
     let o = Opts {
         remap: true,
@@ -228,7 +227,6 @@ fn pipelines_merged_result_points_each_ip_at_its_interface() {
 /// Failed to match addr 10.x.y.2/24 on interface eth0". Each pipeline must
 /// get its own part of the result.
 #[test]
-#[ignore = "meta-cni bug: CHECK passes the merged prevResult to every pipeline; bridge's CHECK then fails on net0's address"]
 fn pipelines_check_gives_each_pipeline_its_own_result() {
     let o = Opts {
         check: true,
@@ -245,7 +243,6 @@ fn pipelines_check_gives_each_pipeline_its_own_result() {
 /// state file) even when the GRES annotations are missing on DEL. Without
 /// it the template pipeline is skipped and net0's address leaks.
 #[test]
-#[ignore = "needs attachment state (behaviour.md section 8; stateDir is parsed but unused on this branch)"]
 fn pipelines_del_without_annotations_still_removes_net0() {
     let o = Opts {
         del_without_annotations: true,
@@ -260,7 +257,6 @@ fn pipelines_del_without_annotations_still_removes_net0() {
 
 /// The real multi-NIC config: `master: "{{.Gres.Device}}"`.
 #[test]
-#[ignore = "needs template renderer (src/template.rs is still a placeholder that leaves strings unrendered)"]
 fn pipelines_macvlan_master_from_gres_device_template() {
     let o = Opts {
         templated: true,
