@@ -4,8 +4,8 @@
 //! verify exactly that, whatever happened to the config or the annotations.
 //!
 //! Files live in `<stateDir>/<network>/<containerID>-<ifname>.json` (0600, in
-//! 0700 directories), are written atomically (temp file, fsync, rename, fsync
-//! of the directory) and only under the attachment's advisory lock
+//! 0700 directories), are written atomically (temp file, fsync, rename; see
+//! [`Store::save`]) and only under the attachment's advisory lock
 //! (`flock` on `.<containerID>-<ifname>.lock`, held for the whole operation).
 
 use crate::engine::resolve::EnvDelta;
@@ -197,8 +197,13 @@ impl Store {
         Ok(Some(r))
     }
 
-    /// Write `record` atomically under `lock`.
-    pub fn save(&self, lock: &Lock, record: &Record) -> io::Result<()> {
+    /// Write `record` atomically under `lock` (temp file, rename). With
+    /// `durable` the data is fsync'd before the rename, so even a crash of
+    /// the node cannot leave an empty file behind: the first record of an
+    /// ADD is written so. Later updates only add results to it and skip the
+    /// fsync (a process kill cannot lose them; a node crash at worst keeps
+    /// the first version, which DEL can still use).
+    pub fn save(&self, lock: &Lock, record: &Record, durable: bool) -> io::Result<()> {
         let bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
         let mut tmp = lock.state_path.clone().into_os_string();
         tmp.push(format!(".tmp.{}", std::process::id()));
@@ -211,9 +216,10 @@ impl Store {
                 .mode(0o600)
                 .open(&tmp)?;
             f.write_all(&bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &lock.state_path)?;
-            File::open(&self.dir)?.sync_all()
+            if durable {
+                f.sync_data()?;
+            }
+            fs::rename(&tmp, &lock.state_path)
         })();
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -306,7 +312,7 @@ mod tests {
         let lock = s.lock("c1", "eth0", true, None).unwrap().unwrap();
         assert_eq!(s.load(&lock, "c1", "eth0"), Ok(None));
         let r = record("c1", "eth0");
-        s.save(&lock, &r).unwrap();
+        s.save(&lock, &r, true).unwrap();
         assert_eq!(s.load(&lock, "c1", "eth0"), Ok(Some(r.clone())));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(lock.state_path()), 0o600);
@@ -336,7 +342,7 @@ mod tests {
         // A different attachment is independent.
         assert!(s.lock("c2", "eth0", false, None).unwrap().is_some());
         // "a-b" + "c" and "a" + "b-c" share a file name: a record knows whose it is.
-        s.save(&held, &record("c1", "eth0")).unwrap();
+        s.save(&held, &record("c1", "eth0"), false).unwrap();
         assert!(s.load(&held, "c1", "eth1").is_err());
         fs::write(held.state_path(), b"{not json").unwrap();
         assert!(s

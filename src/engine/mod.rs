@@ -106,9 +106,9 @@ impl Engine<'_> {
         }
     }
 
-    fn save(&self, lock: Option<&Lock>, record: &Record) -> Result<(), CniError> {
+    fn save(&self, lock: Option<&Lock>, record: &Record, durable: bool) -> Result<(), CniError> {
         match (&self.state, lock) {
-            (Some(store), Some(lock)) => store.save(lock, record).map_err(|e| {
+            (Some(store), Some(lock)) => store.save(lock, record, durable).map_err(|e| {
                 CniError::io(format!(
                     "cannot write state file {}: {e}",
                     lock.state_path().display()
@@ -130,7 +130,7 @@ impl Engine<'_> {
         // still leaves what DEL needs.
         let mut record = lock.as_ref().map(|_| self.new_record(&pipelines));
         if let Some(r) = &record {
-            self.save(lock.as_ref(), r)?;
+            self.save(lock.as_ref(), r, true)?;
         }
         let mut done: Vec<Option<CniResult>> = Vec::with_capacity(pipelines.len());
         let last = pipelines.len().saturating_sub(1);
@@ -140,7 +140,7 @@ impl Engine<'_> {
                     if let Some(rec) = &mut record {
                         rec.pipelines[i] = record::pipeline_record(&pipelines[i], r.as_ref());
                         if i != last {
-                            if let Err(e) = self.save(lock.as_ref(), rec) {
+                            if let Err(e) = self.save(lock.as_ref(), rec, false) {
                                 self.log.warn("", format_args!("{e}"));
                             }
                         }
@@ -185,7 +185,7 @@ impl Engine<'_> {
         };
         if let Some(rec) = &mut record {
             rec.complete = true;
-            if let Err(e) = self.save(lock.as_ref(), rec) {
+            if let Err(e) = self.save(lock.as_ref(), rec, false) {
                 self.log.warn("", format_args!("{e}"));
             }
         }
@@ -201,7 +201,7 @@ impl Engine<'_> {
         let outcome = if clean {
             store.remove(lock)
         } else if let Some(r) = record {
-            store.save(&lock, r)
+            store.save(&lock, r, false)
         } else {
             Ok(())
         };
