@@ -168,7 +168,9 @@ fn truncate(s: &str, max: usize) -> &str {
 /// Parse a CNI error object printed by a delegate: an object with a
 /// positive integer `code` and none of a result's keys.
 pub fn parse_error_object(stdout: &[u8]) -> Option<(u32, String, String)> {
-    if !stdout.trim_ascii_start().starts_with(b"{") {
+    // Cheap tests first: a result (often large) is never parsed here.
+    if !stdout.trim_ascii_start().starts_with(b"{") || !stdout.windows(6).any(|w| w == b"\"code\"")
+    {
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(stdout).ok()?;

@@ -216,7 +216,7 @@ impl Pipes {
         let mut status = None;
         let mut exited_at: Option<Instant> = None;
         let mut last_check = Instant::now();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = [0u8; 16 * 1024];
         let mut our_stderr = io::stderr();
 
         while self.stdout.is_some() || self.stderr.is_some() {
