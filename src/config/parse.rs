@@ -175,7 +175,10 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
         ),
         (None, None) => p.push("delegates", "a config needs either delegates or pipelines"),
         (Some(d), None) => {
-            let mode = match string(&top, "resultMode", "resultMode", &mut p).as_deref() {
+            // Trimmed and case-insensitive, as the Go plugin reads it.
+            let raw = string(&top, "resultMode", "resultMode", &mut p)
+                .map(|m| m.trim().to_ascii_lowercase());
+            let mode = match raw.as_deref() {
                 None | Some("") | Some("none") => ResultMode::None,
                 Some("chained") => ResultMode::Chained,
                 Some("merged") => ResultMode::Merged,

@@ -108,7 +108,7 @@ fn the_seed_example_runs_add_check_del_with_exactly_the_documented_inputs() {
 #[test]
 fn result_mode_none_passes_nothing_and_returns_the_last_non_null_result() {
     let s = Setup::new(&["a", "b"]);
-    let conf = json!({"cniVersion": "1.0.0", "name": "n", "delegates": [
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "resultMode": " None ", "delegates": [
         {"name": "a", "conf": {"type": "a", "fake": {"ip": "10.66.0.7/24"}}},
         {"name": "b", "conf": {"type": "b", "fake": {"add": "empty"}}}]});
     let out = s.run("ADD", &conf).ok();
