@@ -142,3 +142,32 @@ fn a_delegate_that_never_reads_a_large_config_does_not_deadlock() {
     r.ok();
     assert!(r.took < Duration::from_secs(10), "{:?}", r.took);
 }
+
+#[test]
+fn text_file_busy_right_after_install_is_retried_briefly() {
+    let s = Setup::new(&[]);
+    let path = s.bin.join("fresh");
+    let script = "#!/bin/sh\ncat >/dev/null\necho '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.66.0.9/24\"}]}'\n";
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "delegates": [{"name": "fresh", "type": "fresh"}]});
+    for (hold, ok) in [
+        (Duration::from_millis(150), true),
+        (Duration::from_secs(3), false),
+    ] {
+        // The installer still has the file open for writing: exec gets ETXTBSY.
+        let mut f = std::fs::File::create(&path).expect("create");
+        std::io::Write::write_all(&mut f, script.as_bytes()).expect("write");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(hold);
+            drop(f);
+        });
+        let r = s.run("ADD", &conf);
+        if ok {
+            assert_eq!(r.ok()["ips"][0]["address"], "10.66.0.9/24");
+        } else {
+            assert!(r.err(100).contains("text file busy"), "{}", r.stdout);
+        }
+        closer.join().expect("closer");
+    }
+}
