@@ -50,6 +50,27 @@ impl Engine<'_> {
         Ok(out)
     }
 
+    /// A request for one attachment, as GC acts on it: no netns, no args.
+    fn request_for(&self, command: Command, container_id: &str, ifname: &str) -> Request {
+        Request {
+            command,
+            container_id: container_id.to_string(),
+            netns: None,
+            ifname: ifname.to_string(),
+            args: None,
+            path: self.req.path.clone(),
+        }
+    }
+
+    /// This engine acting for `req` (without state: the caller holds it).
+    fn with_request<'r>(&'r self, req: &'r Request) -> Engine<'r> {
+        Engine {
+            req,
+            state: None,
+            ..*self
+        }
+    }
+
     /// STATUS: ask each distinct delegate plugin that speaks 1.1.0; the
     /// first error is returned with its code. A delegate that cannot be
     /// found makes the network unavailable (code 50).
@@ -151,19 +172,8 @@ impl Engine<'_> {
                     continue;
                 }
             };
-            let req = Request {
-                command: Command::Del,
-                container_id: cid.clone(),
-                netns: None,
-                ifname: ifname.clone(),
-                args: None,
-                path: self.req.path.clone(),
-            };
-            let sub = Engine {
-                req: &req,
-                state: None,
-                ..*self
-            };
+            let req = self.request_for(Command::Del, &cid, &ifname);
+            let sub = self.with_request(&req);
             let plan = match sub.replay(&record) {
                 Ok(p) => p,
                 Err(why) => {
@@ -207,19 +217,8 @@ impl Engine<'_> {
         let mut out = Vec::new();
         let mut unknown_instances = false;
         for (cid, ifname) in valid {
-            let req = Request {
-                command: Command::Gc,
-                container_id: cid.clone(),
-                netns: None,
-                ifname: ifname.clone(),
-                args: None,
-                path: self.req.path.clone(),
-            };
-            let sub = Engine {
-                req: &req,
-                state: None,
-                ..*self
-            };
+            let req = self.request_for(Command::Gc, cid, ifname);
+            let sub = self.with_request(&req);
             let from_record = self.state.as_ref().and_then(|store| {
                 let lock = store
                     .lock(
