@@ -84,9 +84,13 @@ say "cargo build --release --locked --target $target"
 built="$TARGET_DIR/$target/release/meta-cni"
 out="$TARGET_DIR/static"
 mkdir -p "$out"
-cp -f "$built" "$out/meta-cni.tmp"
-mv -f "$out/meta-cni.tmp" "$out/meta-cni"
-echo "$target" > "$out/meta-cni.target"
+# Each file is written aside and renamed into place, so a concurrent run or a
+# running copy never sees a half-written file.
+tmp=".tmp.$$"
+cp -f "$built" "$out/meta-cni$tmp"
+mv -f "$out/meta-cni$tmp" "$out/meta-cni"
+echo "$target" > "$out/meta-cni.target$tmp"
+mv -f "$out/meta-cni.target$tmp" "$out/meta-cni.target"
 
 # Checks: static per ldd (glibc's ldd prints "not a dynamic executable" for a
 # static executable and "statically linked" for a static-pie one), and alive.
@@ -116,11 +120,13 @@ esac
 "$CARGO" tree --locked -e normal,no-proc-macro --target "$target" --prefix none \
   --format '{p}|{l}' | sed -e 's/ (\*)$//' -e 's/ (proc-macro)//' | sort -u \
   | awk -F'|' '$1 !~ /^meta-cni / { n = $1; sub(/ v/, " ", n); print " " n ": " $2 }' \
-  > "$out/crates.txt"
-[ -s "$out/crates.txt" ] || { say "cargo tree listed no crates"; exit 1; }
-awk -v libc="$libc" -v crates="$out/crates.txt" '
+  > "$out/crates.txt$tmp"
+[ -s "$out/crates.txt$tmp" ] || { say "cargo tree listed no crates"; exit 1; }
+awk -v libc="$libc" -v crates="$out/crates.txt$tmp" '
   /@CRATES@/ { while ((getline l < crates) > 0) print l; next }
-  { gsub(/@LIBC@/, libc); print }' packaging/deb/copyright.in > "$out/copyright"
+  { gsub(/@LIBC@/, libc); print }' packaging/deb/copyright.in > "$out/copyright$tmp"
+rm -f "$out/crates.txt$tmp"
+mv -f "$out/copyright$tmp" "$out/copyright"
 
 size="$(wc -c < "$out/meta-cni" | tr -d ' ')"
 say "$out/meta-cni: $target, static, $size bytes"
