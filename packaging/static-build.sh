@@ -46,7 +46,7 @@ add_musl() {
   command -v rustup >/dev/null 2>&1 || { say "no rustup to add $musl"; return 1; }
   say "installing the $musl standard library (rustup target add)"
   if command -v timeout >/dev/null 2>&1; then
-    timeout 300 rustup target add "$musl" >&2 || return 1
+    timeout 120 rustup target add "$musl" >&2 || return 1
   else
     rustup target add "$musl" >&2 || return 1
   fi
