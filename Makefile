@@ -6,9 +6,22 @@ CNI_NET_DIR ?= /etc/cni/net.d
 DOC_DIR     ?= $(PREFIX)/share/doc/meta-cni
 CARGO       ?= cargo
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-STATIC_TARGET ?= x86_64-unknown-linux-musl
+TARGET_DIR  := $(or $(CARGO_TARGET_DIR),target)
+# auto: musl if its Rust target is (or can be) installed, else static glibc.
+# See packaging/static-build.sh.
+STATIC_TARGET ?= auto
+STATIC_DIR  := $(TARGET_DIR)/static
+# What `make install` / `install-files` copy: the static build and the
+# copyright file made with it.
+INSTALL_BIN ?= $(STATIC_DIR)/meta-cni
+INSTALL_COPYRIGHT ?= $(STATIC_DIR)/copyright
+DEB_ARCH    ?= amd64
+DEB_MAINTAINER ?= meta-cni maintainers <maintainers@meta-cni.invalid>
+DEB_DIR     := $(TARGET_DIR)/deb
+DEB_ROOT    := $(DEB_DIR)/root
+DEB_FILE    := $(DEB_DIR)/meta-cni_$(VERSION)_$(DEB_ARCH).deb
 
-.PHONY: help build release test test-unit lint fmt demo install install-config clean
+.PHONY: help build release static test test-unit lint fmt demo install install-files install-config deb lintian clean
 
 help:
 	@echo "make build     debug build"
@@ -16,14 +29,21 @@ help:
 	@echo "make test      the whole test suite (root runs the real-plugin tests)"
 	@echo "make lint      rustfmt check + clippy -D warnings"
 	@echo "make demo      build, install into a temp CNI dir, run the example through cnitool in a netns"
-	@echo "make install   binary to \$$(DESTDIR)$(CNI_BIN_DIR), docs and examples to $(DOC_DIR)"
+	@echo "make static    statically linked x86-64 build ($(STATIC_DIR)/meta-cni)"
+	@echo "make install   static build to \$$(DESTDIR)$(CNI_BIN_DIR), docs, copyright and examples to $(DOC_DIR)"
+	@echo "make install-files   the same without building (INSTALL_BIN=... to pick the binary)"
 	@echo "make install-config  example to $(CNI_NET_DIR) (never overwrites)"
+	@echo "make deb      $(DEB_FILE) from the static build (dpkg-deb)"
+	@echo "make lintian  run lintian on the .deb (if lintian is installed)"
 
 build:
 	$(CARGO) build
 
 release:
 	$(CARGO) build --release
+
+static:
+	STATIC_TARGET=$(STATIC_TARGET) CARGO=$(CARGO) sh packaging/static-build.sh
 
 test:
 	$(CARGO) test --all-targets
@@ -41,11 +61,16 @@ fmt:
 demo:
 	sh scripts/demo.sh
 
-install: release
+# Binary, README, copyright and examples; nothing in $(CNI_NET_DIR).
+install: static
+	@$(MAKE) --no-print-directory install-files
+
+install-files:
 	install -d $(DESTDIR)$(CNI_BIN_DIR) $(DESTDIR)$(DOC_DIR)/examples
-	install -m 0755 target/release/meta-cni $(DESTDIR)$(CNI_BIN_DIR)/meta-cni
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(CNI_BIN_DIR)/meta-cni
 	install -m 0644 examples/*.conf $(DESTDIR)$(DOC_DIR)/examples/
 	install -m 0644 README.md $(DESTDIR)$(DOC_DIR)/
+	install -m 0644 $(INSTALL_COPYRIGHT) $(DESTDIR)$(DOC_DIR)/copyright
 
 # Put the example into the runtime's config dir. A .conf there becomes a live
 # network (the lexicographically first file wins), so this is a separate,
@@ -57,6 +82,19 @@ install-config:
 	else \
 	  install -m 0644 examples/00-meta.example.conf $(DESTDIR)$(CNI_NET_DIR)/00-meta.example.conf; \
 	fi
+
+# The install layout (with PREFIX=/usr) in a fresh tree, plus the Debian
+# bits, packed by dpkg-deb. See packaging/deb/build.sh.
+deb: static
+	rm -rf $(DEB_ROOT)
+	@$(MAKE) --no-print-directory install-files DESTDIR=$(abspath $(DEB_ROOT)) \
+	  PREFIX=/usr CNI_BIN_DIR=/opt/cni/bin DOC_DIR=/usr/share/doc/meta-cni
+	VERSION=$(VERSION) DEB_ARCH=$(DEB_ARCH) DEB_MAINTAINER="$(DEB_MAINTAINER)" \
+	  sh packaging/deb/build.sh $(DEB_ROOT) $(DEB_FILE)
+
+lintian:
+	@if command -v lintian >/dev/null 2>&1; then lintian --info $(DEB_FILE); \
+	else echo "lintian is not installed (apt-get install lintian)"; fi
 
 clean:
 	$(CARGO) clean
