@@ -65,8 +65,6 @@ pub struct Record {
     pub container_id: String,
     pub if_name: String,
     pub request: RequestVars,
-    /// True once ADD returned success.
-    pub complete: bool,
     pub pipelines: Vec<PipelineRecord>,
 }
 
@@ -287,7 +285,6 @@ mod tests {
             container_id: cid.into(),
             if_name: ifname.into(),
             request: RequestVars::default(),
-            complete: false,
             pipelines: vec![PipelineRecord {
                 name: String::new(),
                 if_name: ifname.into(),

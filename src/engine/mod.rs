@@ -133,13 +133,18 @@ impl Engine<'_> {
             self.save(lock.as_ref(), r, true)?;
         }
         let mut done: Vec<Option<CniResult>> = Vec::with_capacity(pipelines.len());
-        let last = pipelines.len().saturating_sub(1);
+        // Each pipeline's result goes into the record for DEL and CHECK to
+        // pass to that pipeline. With one pipeline it is the runtime's own
+        // prevResult, so that record is only rewritten when version
+        // negotiation changed what a delegate must be sent.
+        let per_pipeline = pipelines.len() > 1;
         for i in 0..pipelines.len() {
             match self.add_pipeline(&mut pipelines[i], incoming.as_ref(), deadline) {
                 Ok(r) => {
                     if let Some(rec) = &mut record {
-                        rec.pipelines[i] = record::pipeline_record(&pipelines[i], r.as_ref());
-                        if i != last {
+                        let now = record::pipeline_record(&pipelines[i], r.as_ref());
+                        if per_pipeline || now.delegates != rec.pipelines[i].delegates {
+                            rec.pipelines[i] = now;
                             if let Err(e) = self.save(lock.as_ref(), rec, false) {
                                 self.log.warn("", format_args!("{e}"));
                             }
@@ -183,12 +188,6 @@ impl Engine<'_> {
             }
             None => incoming.unwrap_or_default(),
         };
-        if let Some(rec) = &mut record {
-            rec.complete = true;
-            if let Err(e) = self.save(lock.as_ref(), rec, false) {
-                self.log.warn("", format_args!("{e}"));
-            }
-        }
         Ok(out)
     }
 

@@ -53,7 +53,6 @@ impl Engine<'_> {
                 netns: self.req.netns.clone(),
                 path: Some(self.req.path.clone()).filter(|p| !p.is_empty()),
             },
-            complete: false,
             pipelines: pipelines.iter().map(|p| pipeline_record(p, None)).collect(),
         }
     }
