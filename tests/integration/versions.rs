@@ -96,6 +96,11 @@ fn a_code_1_answer_is_negotiated_down_and_retried_once() {
         "highest common version"
     );
     assert!(r.stderr.contains("retrying"), "{}", r.stderr);
+    // The record holds what worked: DEL goes straight to 0.4.0.
+    s.clear_calls();
+    s.run("DEL", &conf).ok();
+    assert_eq!(s.order(), ["old:DEL"]);
+    assert_eq!(s.calls()[0].stdin["cniVersion"], "0.4.0");
 }
 
 #[test]
