@@ -222,6 +222,8 @@ fn string(m: &Map<String, Value>, key: &str, path: &str, p: &mut Problems) -> Op
 }
 
 /// `timeoutSeconds`: a whole number of seconds; 0 or negative means none.
+/// `-0` (which serde_json reads as a float) is 0, as for upstream's Go
+/// `int`; a whole number beyond 64 bits is "out of range", not "not whole".
 fn timeout_field(
     m: &Map<String, Value>,
     key: &str,
@@ -235,8 +237,12 @@ fn timeout_field(
     if let Some(n) = v.as_i64() {
         return (n > 0).then(|| Duration::from_secs(n.unsigned_abs()));
     }
-    if v.as_u64().is_some() {
-        p.push(path, "is too large");
+    let float = v.as_f64().filter(|_| v.is_f64());
+    if float == Some(0.0) {
+        return None;
+    }
+    if v.as_u64().is_some() || float.is_some_and(|f| f.fract() == 0.0 && f.abs() > 1e18) {
+        p.push(path, "is out of range (at most 9223372036854775807)");
     } else {
         p.push(
             path,
@@ -576,4 +582,49 @@ fn pipeline_list(v: &Value, version: Version, p: &mut Problems) -> Vec<PipelineS
         }
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn timeout(raw: &str) -> Result<Option<Duration>, CniError> {
+        let text = format!(
+            r#"{{"name": "n", "timeoutSeconds": {raw}, "delegates": [{{"name": "a", "type": "a"}}]}}"#
+        );
+        load(text.as_bytes()).map(|c| c.timeout)
+    }
+
+    #[test]
+    fn timeout_seconds_edge_values() {
+        assert_eq!(timeout("10").unwrap(), Some(Duration::from_secs(10)));
+        // -0 is 0 (upstream's Go int reads it so): no timeout.
+        for none in ["0", "-0", "-1", "-9223372036854775808", "null"] {
+            assert_eq!(timeout(none).unwrap(), None, "{none}");
+        }
+        // The largest accepted value is a (practically unlimited) deadline.
+        assert_eq!(
+            timeout("9223372036854775807").unwrap(),
+            Some(Duration::from_secs(i64::MAX.unsigned_abs()))
+        );
+        for (raw, want) in [
+            ("9223372036854775808", "out of range"),
+            ("99999999999999999999999", "out of range"),
+            ("1e30", "out of range"),
+            ("-1e30", "out of range"),
+            ("1.5", "whole number"),
+            ("1e3", "whole number"),
+            ("\"10\"", "whole number"),
+            ("true", "whole number"),
+        ] {
+            let e = timeout(raw).unwrap_err();
+            assert_eq!(e.code, 7, "{raw}");
+            assert!(
+                e.msg.contains("timeoutSeconds") && e.msg.contains(want),
+                "{raw}: {}",
+                e.msg
+            );
+        }
+    }
 }
