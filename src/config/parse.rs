@@ -687,7 +687,11 @@ mod tests {
         let mut c = base();
         c["pipelines"][0]["ifName"] = "e\u{0}".into();
         let e = load(c.to_string().as_bytes()).unwrap_err();
-        assert!(e.msg.contains("ifName") && e.msg.contains("NUL"), "{}", e.msg);
+        assert!(
+            e.msg.contains("ifName") && e.msg.contains("NUL"),
+            "{}",
+            e.msg
+        );
         let mut c = base();
         c["pipelines"][0]["delegates"][0]["type"] = "a\u{0}".into();
         let e = load(c.to_string().as_bytes()).unwrap_err();
