@@ -5,6 +5,7 @@ mod harness;
 
 mod config_errors;
 mod faults;
+mod hostile;
 mod pipelines;
 mod protocol;
 mod seed;
