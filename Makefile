@@ -20,8 +20,13 @@ DEB_MAINTAINER ?= meta-cni maintainers <maintainers@meta-cni.invalid>
 DEB_DIR     := $(TARGET_DIR)/deb
 DEB_ROOT    := $(DEB_DIR)/root
 DEB_FILE    := $(DEB_DIR)/meta-cni_$(VERSION)_$(DEB_ARCH).deb
+# `make fuzz`: each target runs FUZZ_TIME seconds (one core), one after the other.
+FUZZ_TIME    ?= 60
+FUZZ_TARGETS ?= config_load overrides template result plugin_run
+FUZZ_FLAGS   ?=
+CARGO_FUZZ   ?= $(CARGO) +nightly fuzz
 
-.PHONY: help build release static test test-unit lint fmt demo install install-files install-config deb lintian clean
+.PHONY: help build release static test test-unit lint fmt demo install install-files install-config deb lintian clean fuzz fuzz-build bench
 
 help:
 	@echo "make build     debug build"
@@ -29,6 +34,8 @@ help:
 	@echo "make test      the whole test suite (root runs the real-plugin tests)"
 	@echo "make lint      rustfmt check + clippy -D warnings"
 	@echo "make demo      build, install into a temp CNI dir, run the example through cnitool in a netns"
+	@echo "make fuzz      cargo-fuzz every target for FUZZ_TIME=$(FUZZ_TIME)s each (nightly + cargo-fuzz; fuzz/README.md)"
+	@echo "make bench     the benchmark (bench/run): meta-cni against the process-spawn floor"
 	@echo "make static    statically linked x86-64 build ($(STATIC_DIR)/meta-cni)"
 	@echo "make install   static build to \$$(DESTDIR)$(CNI_BIN_DIR), docs, copyright and examples to $(DOC_DIR)"
 	@echo "make install-files   the same without building (INSTALL_BIN=... to pick the binary)"
@@ -60,6 +67,25 @@ fmt:
 
 demo:
 	sh scripts/demo.sh
+
+bench:
+	python3 bench/run
+
+fuzz-build:
+	$(CARGO_FUZZ) build
+
+# New corpus entries go to fuzz/corpus/<target> (kept between runs, not in
+# git); the seeds are read-only. A crash stops the loop: libFuzzer leaves the
+# input in fuzz/artifacts/<target>/; keep it as tests/fixtures/fuzz/<target>/<name>.
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t tests/fixtures/fuzz/$$t; \
+	  echo "== fuzz $$t for $(FUZZ_TIME)s"; \
+	  $(CARGO_FUZZ) run $$t fuzz/corpus/$$t fuzz/seeds/$$t examples tests/fixtures/results \
+	    tests/fixtures/fuzz/$$t -- \
+	    -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+	    -dict=fuzz/dict/meta-cni.dict -print_final_stats=1 $(FUZZ_FLAGS) || exit 1; \
+	done
 
 # Binary, README, copyright and examples; nothing in $(CNI_NET_DIR).
 install: static

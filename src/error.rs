@@ -86,17 +86,36 @@ impl CniError {
         self.details.push_str(line.as_ref());
     }
 
-    /// The error object as the CNI spec prints it.
+    /// The error object as the CNI spec prints it. `msg` and `details` are
+    /// cut at [`MAX_TEXT`] bytes each: messages quote input values (a
+    /// 10 MB network name, 300,000 config problems) and the runtime keeps
+    /// what we print in its logs and events.
     pub fn to_json(&self, cni_version: &str) -> serde_json::Value {
         let mut m = serde_json::Map::new();
         m.insert("cniVersion".into(), cni_version.into());
         m.insert("code".into(), self.code.into());
-        m.insert("msg".into(), self.msg.clone().into());
+        m.insert("msg".into(), capped(&self.msg).into());
         if !self.details.is_empty() {
-            m.insert("details".into(), self.details.clone().into());
+            m.insert("details".into(), capped(&self.details).into());
         }
         serde_json::Value::Object(m)
     }
+}
+
+/// Longest `msg` or `details` printed in an error object, in bytes.
+pub const MAX_TEXT: usize = 64 * 1024;
+
+/// `s`, or its first [`MAX_TEXT`] bytes (on a character boundary) and a
+/// note of how much was left out.
+fn capped(s: &str) -> String {
+    if s.len() <= MAX_TEXT {
+        return s.to_string();
+    }
+    let mut end = MAX_TEXT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes not shown)", &s[..end], s.len() - end)
 }
 
 impl fmt::Display for CniError {
@@ -112,3 +131,26 @@ impl fmt::Display for CniError {
 impl std::error::Error for CniError {}
 
 pub type Result<T, E = CniError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_text_is_capped_on_a_char_boundary() {
+        let short = CniError::new(7, "short").with_details("d");
+        assert_eq!(short.to_json("1.0.0")["msg"], "short");
+        assert_eq!(short.to_json("1.0.0")["details"], "d");
+        let long = "é".repeat(MAX_TEXT); // 2 bytes each
+        let e = CniError::new(7, long.clone()).with_details(long.clone());
+        let v = e.to_json("1.0.0");
+        for key in ["msg", "details"] {
+            let text = v[key].as_str().unwrap_or_default();
+            assert!(text.len() < MAX_TEXT + 64, "{key}: {}", text.len());
+            assert!(text.starts_with("éé"));
+            assert!(text.ends_with(&format!("({} more bytes not shown)", MAX_TEXT)));
+        }
+        // The error itself keeps everything (for the log).
+        assert_eq!(e.msg, long);
+    }
+}

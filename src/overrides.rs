@@ -37,6 +37,8 @@ pub enum ManipError {
     TrailingText(String),
     #[error("{0:?}: a CNI_ARGS value cannot contain ';'")]
     Semicolon(String),
+    #[error("{0:?}: a value cannot contain a NUL byte (it becomes an environment variable)")]
+    Nul(String),
 }
 
 fn valid_key(k: &str) -> bool {
@@ -93,6 +95,9 @@ impl Manip {
         };
         if for_args && value.contains(';') {
             return Err(ManipError::Semicolon(raw.to_string()));
+        }
+        if value.contains('\0') {
+            return Err(ManipError::Nul(raw.to_string()));
         }
         Ok(Manip::Set(key.to_string(), value.to_string()))
     }
@@ -219,6 +224,11 @@ mod tests {
         assert_eq!(Manip::parse("  ", false), Err(Empty));
         assert_eq!(Manip::parse("A=x;y", true), Err(Semicolon("A=x;y".into())));
         assert_eq!(Manip::parse("A=x;y", false), Ok(set("A", "x;y")));
+        for raw in ["A=x\0y", "A='\0'", "A=\"a\0\""] {
+            assert_eq!(Manip::parse(raw, false), Err(Nul(raw.into())), "{raw:?}");
+            assert_eq!(Manip::parse(raw, true), Err(Nul(raw.into())), "{raw:?}");
+        }
+        assert_eq!(Manip::parse("-A\0", false), Err(BadKey("-A\0".into())));
     }
 
     #[test]

@@ -144,18 +144,27 @@ pub fn parse_request(env: &Env) -> Result<Request, CniError> {
     })?;
     let mut problems = Vec::new();
     let mut values: [Option<String>; 5] = Default::default();
+    let uses_container = matches!(command, Command::Add | Command::Del | Command::Check);
     for (slot, (name, required_for, check)) in values.iter_mut().zip(TABLE) {
         let required = required_for.contains(&command);
+        // Only the variables the command uses are checked: a stray
+        // CNI_IFNAME must not fail VERSION, STATUS or GC.
+        let used = required
+            || (*name == "CNI_ARGS" && command != Command::Version)
+            || (*name == "CNI_NETNS" && uses_container);
         match env.get(name).map(|v| v.to_str()) {
             None | Some(Some("")) => {
                 if required {
                     problems.push(format!("{name} is required for {command} but not set"));
                 }
             }
-            Some(None) => problems.push(format!("{name} is not valid UTF-8")),
+            Some(None) => {
+                if used {
+                    problems.push(format!("{name} is not valid UTF-8"));
+                }
+            }
             Some(Some(v)) => {
-                // Only the variables the command uses are checked.
-                if required || *name == "CNI_ARGS" || *name == "CNI_NETNS" {
+                if used {
                     if let Err(why) = check(v) {
                         problems.push(format!("{name}: {why}"));
                     }
@@ -168,7 +177,6 @@ pub fn parse_request(env: &Env) -> Result<Request, CniError> {
         return Err(CniError::env(problems.join("; ")));
     }
     let [container_id, netns, ifname, args, path] = values;
-    let uses_container = matches!(command, Command::Add | Command::Del | Command::Check);
     Ok(Request {
         command,
         container_id: if uses_container {
@@ -246,6 +254,44 @@ mod tests {
         assert!(valid_container_id("a-b_c.d9"));
         assert!(!valid_container_id("-a"));
         assert!(!valid_container_id(""));
+    }
+
+    #[test]
+    fn invalid_utf8_counts_only_in_the_variables_the_command_uses() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || OsString::from_vec(b"x\xffy".to_vec());
+        let with = |cmd: &str, var: &str| {
+            let mut e = env(&[
+                ("CNI_COMMAND", cmd),
+                ("CNI_CONTAINERID", "c1"),
+                ("CNI_NETNS", "/x"),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_PATH", "/x"),
+            ]);
+            e.vars.push((var.into(), bad()));
+            parse_request(&e)
+        };
+        for var in [
+            "CNI_CONTAINERID",
+            "CNI_NETNS",
+            "CNI_IFNAME",
+            "CNI_ARGS",
+            "CNI_PATH",
+        ] {
+            for cmd in ["ADD", "CHECK"] {
+                let e = with(cmd, var).unwrap_err();
+                assert_eq!(e.code, 4);
+                assert!(e.msg.contains(var) && e.msg.contains("UTF-8"), "{}", e.msg);
+            }
+            assert!(with("VERSION", var).is_ok(), "VERSION with a bad {var}");
+        }
+        for var in ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"] {
+            assert!(with("STATUS", var).is_ok(), "STATUS with a bad {var}");
+            assert!(with("GC", var).is_ok(), "GC with a bad {var}");
+        }
+        assert!(with("DEL", "CNI_NETNS").is_err());
+        assert_eq!(with("GC", "CNI_ARGS").unwrap_err().code, 4);
+        assert_eq!(with("STATUS", "CNI_PATH").unwrap_err().code, 4);
     }
 
     #[test]

@@ -184,7 +184,8 @@ impl MetaConfig {
 }
 
 /// Interface-name rules (libcni's `ValidateInterfaceName`): 1–15 bytes, not
-/// `.` or `..`, no `/`, `:` or whitespace.
+/// `.` or `..`, no `/`, `:` or whitespace; and no NUL (the name becomes
+/// `CNI_IFNAME`, a C string, and the kernel would cut it there).
 pub fn check_ifname(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("is empty");
@@ -197,9 +198,9 @@ pub fn check_ifname(name: &str) -> Result<(), &'static str> {
     }
     if name
         .chars()
-        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+        .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
     {
-        return Err("cannot contain '/', ':' or whitespace");
+        return Err("cannot contain '/', ':', NUL or whitespace");
     }
     Ok(())
 }

@@ -84,7 +84,7 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
         }),
     };
     let log_file = string(&top, "logFile", "logFile", &mut p)
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && no_nul(s, "logFile", &mut p))
         .map(PathBuf::from);
     let log_max_bytes = match top.get("logMaxSizeMB") {
         None => DEFAULT_LOG_MAX_BYTES,
@@ -98,7 +98,7 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
     };
     let timeout = timeout_field(&top, "timeoutSeconds", "timeoutSeconds", &mut p);
     let state_dir = string(&top, "stateDir", "stateDir", &mut p)
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && no_nul(s, "stateDir", &mut p))
         .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from);
     if !state_dir.is_absolute() {
         p.push("stateDir", "must be an absolute path");
@@ -284,7 +284,19 @@ fn string(m: &Map<String, Value>, key: &str, path: &str, p: &mut Problems) -> Op
     }
 }
 
+/// False (and a problem) when `s` holds a NUL byte: the value becomes a path
+/// or an environment variable, both C strings.
+fn no_nul(s: &str, path: &str, p: &mut Problems) -> bool {
+    if s.contains('\0') {
+        p.push(path, "cannot contain a NUL byte");
+        return false;
+    }
+    true
+}
+
 /// `timeoutSeconds`: a whole number of seconds; 0 or negative means none.
+/// `-0` (which serde_json reads as a float) is 0, as for upstream's Go
+/// `int`; a whole number beyond 64 bits is "out of range", not "not whole".
 fn timeout_field(
     m: &Map<String, Value>,
     key: &str,
@@ -298,8 +310,12 @@ fn timeout_field(
     if let Some(n) = v.as_i64() {
         return (n > 0).then(|| Duration::from_secs(n.unsigned_abs()));
     }
-    if v.as_u64().is_some() {
-        p.push(path, "is too large");
+    let float = v.as_f64().filter(|_| v.is_f64());
+    if float == Some(0.0) {
+        return None;
+    }
+    if v.as_u64().is_some() || float.is_some_and(|f| f.fract() == 0.0 && f.abs() > 1e18) {
+        p.push(path, "is out of range (at most 9223372036854775807)");
     } else {
         p.push(
             path,
@@ -365,7 +381,10 @@ fn override_field(
             return Override::default();
         }
     };
-    let mut field = |k: &str| string(o, k, &format!("{path}.{k}"), p).filter(|s| !s.is_empty());
+    let mut field = |k: &str| {
+        let path = format!("{path}.{k}");
+        string(o, k, &path, p).filter(|s| !s.is_empty() && no_nul(s, &path, p))
+    };
     let ov = Override {
         container_id: field("containerID"),
         netns: field("netns"),
@@ -492,7 +511,7 @@ fn delegate(
             ));
         }
     }
-    if plugin.contains('/') || plugin == "." || plugin == ".." {
+    if plugin.contains(['/', '\0']) || plugin == "." || plugin == ".." {
         p.push(
             &format!("{path}.type"),
             format!("{plugin:?} must be a plugin name, not a path"),
@@ -639,4 +658,110 @@ fn pipeline_list(v: &Value, version: Version, p: &mut Problems) -> Vec<PipelineS
         }
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn timeout(raw: &str) -> Result<Option<Duration>, CniError> {
+        let text = format!(
+            r#"{{"name": "n", "timeoutSeconds": {raw}, "delegates": [{{"name": "a", "type": "a"}}]}}"#
+        );
+        load(text.as_bytes()).map(|c| c.timeout)
+    }
+
+    #[test]
+    fn timeout_seconds_edge_values() {
+        assert_eq!(timeout("10").unwrap(), Some(Duration::from_secs(10)));
+        // -0 is 0 (upstream's Go int reads it so): no timeout.
+        for none in ["0", "-0", "-1", "-9223372036854775808", "null"] {
+            assert_eq!(timeout(none).unwrap(), None, "{none}");
+        }
+        // The largest accepted value is a (practically unlimited) deadline.
+        assert_eq!(
+            timeout("9223372036854775807").unwrap(),
+            Some(Duration::from_secs(i64::MAX.unsigned_abs()))
+        );
+        for (raw, want) in [
+            ("9223372036854775808", "out of range"),
+            ("99999999999999999999999", "out of range"),
+            ("1e30", "out of range"),
+            ("-1e30", "out of range"),
+            ("1.5", "whole number"),
+            ("1e3", "whole number"),
+            ("\"10\"", "whole number"),
+            ("true", "whole number"),
+        ] {
+            let e = timeout(raw).unwrap_err();
+            assert_eq!(e.code, 7, "{raw}");
+            assert!(
+                e.msg.contains("timeoutSeconds") && e.msg.contains(want),
+                "{raw}: {}",
+                e.msg
+            );
+        }
+    }
+
+    #[test]
+    fn nul_bytes_in_values_that_become_paths_or_environment_are_code_7() {
+        let base = || {
+            serde_json::json!({"name": "n", "pipelines": [
+                {"name": "p", "ifName": "eth0", "delegates": [{"name": "a", "type": "a"}]}]})
+        };
+        let cases: Vec<(&str, Value)> = vec![
+            ("stateDir", serde_json::json!({"stateDir": "/tmp/x\u{0}y"})),
+            ("logFile", serde_json::json!({"logFile": "/tmp/l\u{0}"})),
+            (
+                "runtimeOverride.netns",
+                serde_json::json!({"runtimeOverride": {"netns": "/x\u{0}"}}),
+            ),
+            (
+                "runtimeOverride.cniPath",
+                serde_json::json!({"runtimeOverride": {"cniPath": "/opt\u{0}"}}),
+            ),
+            (
+                "runtimeOverride.containerID",
+                serde_json::json!({"runtimeOverride": {"containerID": "c\u{0}"}}),
+            ),
+            (
+                "runtimeOverride.envs[0]",
+                serde_json::json!({"runtimeOverride": {"envs": ["A=\u{0}"]}}),
+            ),
+            (
+                "runtimeOverride.args[0]",
+                serde_json::json!({"runtimeOverride": {"args": ["A='\u{0}'"]}}),
+            ),
+            (
+                "runtimeOverride.ifName",
+                serde_json::json!({"runtimeOverride": {"ifName": "e\u{0}"}}),
+            ),
+        ];
+        for (field, extra) in cases {
+            let mut c = base();
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            let e = load(c.to_string().as_bytes()).unwrap_err();
+            assert_eq!(e.code, 7, "{field}: {}", e.msg);
+            assert!(e.msg.contains(field), "{field}: {}", e.msg);
+        }
+        let mut c = base();
+        c["pipelines"][0]["ifName"] = "e\u{0}".into();
+        let e = load(c.to_string().as_bytes()).unwrap_err();
+        assert!(
+            e.msg.contains("ifName") && e.msg.contains("NUL"),
+            "{}",
+            e.msg
+        );
+        let mut c = base();
+        c["pipelines"][0]["delegates"][0]["type"] = "a\u{0}".into();
+        let e = load(c.to_string().as_bytes()).unwrap_err();
+        assert!(e.msg.contains("delegates[0].type"), "{}", e.msg);
+        // Inside a delegate's conf a NUL is just JSON text: passed on.
+        let mut c = base();
+        c["pipelines"][0]["delegates"][0]["conf"] = serde_json::json!({"x": "\u{0}"});
+        assert!(load(c.to_string().as_bytes()).is_ok());
+    }
 }

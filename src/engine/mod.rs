@@ -33,8 +33,10 @@ pub struct Engine<'a> {
 pub struct Deadline(Option<Instant>);
 
 impl Deadline {
+    /// `limit` from now. A limit too far away for an `Instant` (e.g.
+    /// `timeoutSeconds: 9223372036854775807`) is no limit, not an overflow.
     pub fn after(limit: Option<Duration>) -> Deadline {
-        Deadline(limit.map(|l| Instant::now() + l))
+        Deadline(limit.and_then(|l| Instant::now().checked_add(l)))
     }
 
     /// The limit for one call: the smaller of what is left and `own`.
@@ -396,5 +398,25 @@ impl Engine<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_beyond_what_an_instant_holds_is_no_limit() {
+        for secs in [u64::MAX, i64::MAX as u64, i64::MAX as u64 - 1] {
+            let d = Deadline::after(Some(Duration::from_secs(secs)));
+            assert!(!d.expired());
+            assert_eq!(d.limit(None), None);
+            assert_eq!(
+                d.limit(Some(Duration::from_secs(3))),
+                Some(Duration::from_secs(3))
+            );
+        }
+        let d = Deadline::after(Some(Duration::from_secs(60)));
+        assert!(d.limit(None).is_some_and(|l| l <= Duration::from_secs(60)));
     }
 }

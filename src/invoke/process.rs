@@ -28,7 +28,8 @@ pub struct ProcessInvoker;
 
 impl Invoker for ProcessInvoker {
     fn invoke(&self, call: &Call<'_>) -> Result<Output, Failure> {
-        let deadline = call.limit.map(|l| Instant::now() + l);
+        // A limit too far away to be an `Instant` is no limit.
+        let deadline = call.limit.and_then(|l| Instant::now().checked_add(l));
         let path = find(call.plugin, call.cni_path)?;
         let mut child = spawn(&path, call, deadline)?;
         let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));

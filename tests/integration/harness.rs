@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -233,55 +233,101 @@ pub fn run_bin(
     stdin: &[u8],
     limit: Duration,
 ) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .env_clear()
-        .env(
-            "PATH",
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-        )
-        .envs(env)
+        .env("PATH", host_path())
+        .envs(env);
+    let r = run_command(
+        &mut cmd,
+        Box::new(std::io::Cursor::new(stdin.to_vec())),
+        limit,
+    );
+    if r.timed_out {
+        panic!("meta-cni did not finish within {limit:?}");
+    }
+    Run {
+        code: r.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&r.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&r.stderr).into_owned(),
+        took: r.took,
+    }
+}
+
+/// The test process's `PATH` (the fake delegate needs `python3`).
+pub fn host_path() -> String {
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+}
+
+/// What one run did, byte for byte, with how it ended.
+#[derive(Debug)]
+pub struct RawRun {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub took: Duration,
+    /// It was still running at the limit and was killed.
+    pub timed_out: bool,
+}
+
+impl RawRun {
+    /// The signal that ended it, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        self.status.signal()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Run `cmd` with its stdio on pipes, feeding it everything `stdin` yields
+/// (a write error such as EPIPE ends the feeding), killing it after `limit`.
+pub fn run_command(cmd: &mut Command, mut stdin: Box<dyn Read + Send>, limit: Duration) -> RawRun {
+    let started = Instant::now();
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn meta-cni");
     let mut sin = child.stdin.take().expect("stdin");
-    let input = stdin.to_vec();
     let writer = std::thread::spawn(move || {
-        let _ = sin.write_all(&input);
+        let _ = std::io::copy(&mut stdin, &mut sin);
     });
     let mut sout = child.stdout.take().expect("stdout");
     let mut serr = child.stderr.take().expect("stderr");
     let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = sout.read_to_string(&mut s);
+        let mut s = Vec::new();
+        let _ = sout.read_to_end(&mut s);
         s
     });
     let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = serr.read_to_string(&mut s);
+        let mut s = Vec::new();
+        let _ = serr.read_to_end(&mut s);
         s
     });
+    let mut timed_out = false;
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
         if started.elapsed() > limit {
+            timed_out = true;
             let _ = child.kill();
-            let _ = child.wait();
-            panic!("meta-cni did not finish within {limit:?}");
+            break child.wait().expect("wait");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
     let took = started.elapsed();
     let _ = writer.join();
-    Run {
-        code: status.code().unwrap_or(-1),
+    RawRun {
+        status,
         stdout: out_t.join().unwrap_or_default(),
         stderr: err_t.join().unwrap_or_default(),
         took,
+        timed_out,
     }
 }
 
@@ -296,4 +342,51 @@ pub fn alive(pid: i32) -> bool {
             .starts_with('Z'),
         Err(_) => false,
     }
+}
+
+/// The exec protocol's promises about one run, whatever the input: it ended
+/// by itself (no deadline, no signal, no panic's exit 101), with 0 or 1; its
+/// stdout is exactly one JSON document, or nothing after a success; a
+/// failure prints a CNI error object (integer `code`, string `msg` and
+/// `cniVersion`, string `details` if any) whose code is not 110 (a caught
+/// panic). Returns the document (`None` for an empty stdout) or what broke.
+pub fn check_protocol(r: &RawRun) -> Result<Option<Value>, String> {
+    if r.timed_out {
+        return Err(format!("did not finish (killed after {:?})", r.took));
+    }
+    if let Some(sig) = r.signal() {
+        return Err(format!("killed by signal {sig}"));
+    }
+    let code = r.status.code().unwrap_or(-1);
+    if code != 0 && code != 1 {
+        return Err(format!("exit status {code} (101 is a panic)"));
+    }
+    let text = std::str::from_utf8(&r.stdout).map_err(|e| format!("stdout is not UTF-8: {e}"))?;
+    if text.trim().is_empty() {
+        return if code == 0 {
+            Ok(None)
+        } else {
+            Err("exit 1 with nothing on stdout".into())
+        };
+    }
+    let docs: Vec<Value> = serde_json::Deserializer::from_str(text)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("stdout is not JSON ({e}): {text:.300}"))?;
+    let [doc] = <[Value; 1]>::try_from(docs)
+        .map_err(|d| format!("{} JSON documents on stdout: {text:.300}", d.len()))?;
+    if code == 1 {
+        let ok = doc.is_object()
+            && doc["code"].is_u64()
+            && doc["msg"].is_string()
+            && doc["cniVersion"].is_string()
+            && (doc.get("details").is_none() || doc["details"].is_string());
+        if !ok {
+            return Err(format!("exit 1 without a CNI error object: {text:.300}"));
+        }
+        if doc["code"] == 110 {
+            return Err(format!("internal error (a caught panic): {text:.300}"));
+        }
+    }
+    Ok(Some(doc))
 }

@@ -2,13 +2,17 @@
 //! that record what they received (tests/fakes/fake-delegate).
 
 mod harness;
+#[path = "../fuzz/mutate.rs"]
+mod mutate;
 
 mod cli;
 mod config_errors;
 mod faults;
+mod hostile;
 mod logging;
 mod pipelines;
 mod protocol;
+mod random;
 mod seed;
 mod state;
 mod verbs;

@@ -1,0 +1,8 @@
+//! cargo-fuzz target `config_load`: see `checks::config_load` (tests/fuzz/checks.rs, shared
+//! with the stable replay in `cargo test --test fuzz`).
+#![no_main]
+
+#[path = "../../tests/fuzz/checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::config_load(data));
