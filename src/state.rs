@@ -4,8 +4,8 @@
 //! verify exactly that, whatever happened to the config or the annotations.
 //!
 //! Files live in `<stateDir>/<network>/<containerID>-<ifname>.json` (0600, in
-//! 0700 directories), are written atomically (temp file, fsync, rename; see
-//! [`Store::save`]) and only under the attachment's advisory lock
+//! 0700 directories), are written atomically (temp file, rename) and fsync'd
+//! (see [`Store::save`]), and only under the attachment's advisory lock
 //! (`flock` on `.<containerID>-<ifname>.lock`, held for the whole operation).
 
 use crate::engine::resolve::EnvDelta;
@@ -66,6 +66,19 @@ pub struct Record {
     pub if_name: String,
     pub request: RequestVars,
     pub pipelines: Vec<PipelineRecord>,
+}
+
+/// The fsync of a record, running on its own thread.
+#[derive(Debug)]
+pub struct Syncing(std::thread::JoinHandle<io::Result<()>>);
+
+impl Syncing {
+    /// Wait until the record is on disk.
+    pub fn finish(self) -> io::Result<()> {
+        self.0
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the fsync thread panicked")))
+    }
 }
 
 /// The state files of one network.
@@ -195,13 +208,17 @@ impl Store {
         Ok(Some(r))
     }
 
-    /// Write `record` atomically under `lock` (temp file, rename). With
-    /// `durable` the data is fsync'd before the rename, so even a crash of
-    /// the node cannot leave an empty file behind: the first record of an
-    /// ADD is written so. Later updates only add results to it and skip the
-    /// fsync (a process kill cannot lose them; a node crash at worst keeps
-    /// the first version, which DEL can still use).
-    pub fn save(&self, lock: &Lock, record: &Record, durable: bool) -> io::Result<()> {
+    /// Write `record` atomically under `lock`: a temp file renamed into
+    /// place, so no process ever sees a partial record, and a meta-cni
+    /// killed at any point leaves either the old record or the new one.
+    ///
+    /// With `durable`, the record is also made to survive a node crash: its
+    /// data and the directory entry are fsync'd by a helper thread that runs
+    /// while the delegates do, and [`Syncing::finish`] waits for it (ADD does
+    /// so before it answers). The first record of an ADD is written so; the
+    /// later ones only add results to it and skip the fsync (a node crash at
+    /// worst keeps the first version, which DEL can still use).
+    pub fn save(&self, lock: &Lock, record: &Record, durable: bool) -> io::Result<Option<Syncing>> {
         let bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
         let mut tmp = lock.state_path.clone().into_os_string();
         tmp.push(format!(".tmp.{}", std::process::id()));
@@ -214,15 +231,24 @@ impl Store {
                 .mode(0o600)
                 .open(&tmp)?;
             f.write_all(&bytes)?;
-            if durable {
-                f.sync_data()?;
-            }
-            fs::rename(&tmp, &lock.state_path)
+            fs::rename(&tmp, &lock.state_path)?;
+            Ok(f)
         })();
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
+        let file = match written {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        if !durable {
+            return Ok(None);
         }
-        written
+        let dir = self.dir.clone();
+        Ok(Some(Syncing(std::thread::spawn(move || {
+            file.sync_data()?;
+            File::open(dir)?.sync_all()
+        }))))
     }
 
     /// Remove the record and the lock file (still holding the lock, so a
@@ -309,7 +335,11 @@ mod tests {
         let lock = s.lock("c1", "eth0", true, None).unwrap().unwrap();
         assert_eq!(s.load(&lock, "c1", "eth0"), Ok(None));
         let r = record("c1", "eth0");
-        s.save(&lock, &r, true).unwrap();
+        s.save(&lock, &r, true)
+            .unwrap()
+            .expect("durable")
+            .finish()
+            .unwrap();
         assert_eq!(s.load(&lock, "c1", "eth0"), Ok(Some(r.clone())));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(lock.state_path()), 0o600);
@@ -339,7 +369,10 @@ mod tests {
         // A different attachment is independent.
         assert!(s.lock("c2", "eth0", false, None).unwrap().is_some());
         // "a-b" + "c" and "a" + "b-c" share a file name: a record knows whose it is.
-        s.save(&held, &record("c1", "eth0"), false).unwrap();
+        assert!(s
+            .save(&held, &record("c1", "eth0"), false)
+            .unwrap()
+            .is_none());
         assert!(s.load(&held, "c1", "eth1").is_err());
         fs::write(held.state_path(), b"{not json").unwrap();
         assert!(s

@@ -13,7 +13,7 @@ use crate::invoke::Invoker;
 use crate::log::Logger;
 use crate::protocol::{Command, Env, Request};
 use crate::result::CniResult;
-use crate::state::{Lock, Record, Store};
+use crate::state::{Lock, Record, Store, Syncing};
 use resolve::Pipeline;
 use std::time::{Duration, Instant};
 
@@ -108,7 +108,12 @@ impl Engine<'_> {
         }
     }
 
-    fn save(&self, lock: Option<&Lock>, record: &Record, durable: bool) -> Result<(), CniError> {
+    fn save(
+        &self,
+        lock: Option<&Lock>,
+        record: &Record,
+        durable: bool,
+    ) -> Result<Option<Syncing>, CniError> {
         match (&self.state, lock) {
             (Some(store), Some(lock)) => store.save(lock, record, durable).map_err(|e| {
                 CniError::io(format!(
@@ -116,7 +121,7 @@ impl Engine<'_> {
                     lock.state_path().display()
                 ))
             }),
-            _ => Ok(()),
+            _ => Ok(None),
         }
     }
 
@@ -129,11 +134,31 @@ impl Engine<'_> {
         let deadline = self.fresh_deadline();
         let lock = self.lock(deadline)?;
         // Recorded before the first delegate runs: a meta-cni killed half-way
-        // still leaves what DEL needs.
+        // still leaves what DEL needs. Its fsync runs while the delegates do
+        // and is waited for before ADD answers.
         let mut record = lock.as_ref().map(|_| self.new_record(&pipelines));
-        if let Some(r) = &record {
-            self.save(lock.as_ref(), r, true)?;
+        let syncing = match &record {
+            Some(r) => self.save(lock.as_ref(), r, true)?,
+            None => None,
+        };
+        let outcome = self.add_pipelines(&mut pipelines, incoming, deadline, lock, record.as_mut());
+        if let Some(Err(e)) = syncing.map(Syncing::finish) {
+            self.log.warn(
+                "",
+                format_args!("attachment record not synced to disk: {e}"),
+            );
         }
+        outcome
+    }
+
+    fn add_pipelines(
+        &self,
+        pipelines: &mut [Pipeline],
+        incoming: Option<CniResult>,
+        deadline: Deadline,
+        lock: Option<Lock>,
+        mut record: Option<&mut Record>,
+    ) -> Result<CniResult, CniError> {
         let mut done: Vec<Option<CniResult>> = Vec::with_capacity(pipelines.len());
         // Each pipeline's result goes into the record for DEL and CHECK to
         // pass to that pipeline. With one pipeline it is the runtime's own
@@ -143,7 +168,7 @@ impl Engine<'_> {
         for i in 0..pipelines.len() {
             match self.add_pipeline(&mut pipelines[i], incoming.as_ref(), deadline) {
                 Ok(r) => {
-                    if let Some(rec) = &mut record {
+                    if let Some(rec) = record.as_deref_mut() {
                         let now = record::pipeline_record(&pipelines[i], r.as_ref());
                         if per_pipeline || now.delegates != rec.pipelines[i].delegates {
                             rec.pipelines[i] = now;
@@ -175,7 +200,7 @@ impl Engine<'_> {
                     for (q, r) in pipelines.iter().zip(&done).rev() {
                         self.del_delegates(q, &q.delegates, r.as_ref(), budget, &mut note);
                     }
-                    self.finish_undo(lock, record.as_ref(), clean);
+                    self.finish_undo(lock, record.as_deref(), clean);
                     return Err(error);
                 }
             }
@@ -202,7 +227,7 @@ impl Engine<'_> {
         let outcome = if clean {
             store.remove(lock)
         } else if let Some(r) = record {
-            store.save(&lock, r, false)
+            store.save(&lock, r, false).map(drop)
         } else {
             Ok(())
         };

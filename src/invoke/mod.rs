@@ -146,8 +146,12 @@ pub trait Invoker {
     fn invoke(&self, call: &Call<'_>) -> Result<Output, Failure>;
 }
 
+/// `0.82ms`, `412ms`, `30s`: precise where it is short, whole seconds for
+/// the limits operators write.
 pub fn fmt_duration(d: Duration) -> String {
-    if d.as_millis() < 10_000 && d.subsec_millis() != 0 {
+    if d < Duration::from_millis(10) {
+        format!("{:.2}ms", d.as_secs_f64() * 1000.0)
+    } else if d.as_millis() < 10_000 && d.subsec_millis() != 0 {
         format!("{}ms", d.as_millis())
     } else {
         format!("{}s", d.as_secs())
