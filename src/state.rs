@@ -174,33 +174,33 @@ impl Store {
         }
     }
 
-    /// The record under `lock`: `Ok(None)` when there is none, `Err` (with
+    /// The attachment's record: `Ok(None)` when there is none, `Err` (with
     /// the reason) when it cannot be read or parsed, or belongs to another
-    /// attachment whose name maps to the same file.
-    pub fn load(
-        &self,
-        lock: &Lock,
-        container_id: &str,
-        ifname: &str,
-    ) -> Result<Option<Record>, String> {
-        let bytes = match fs::read(&lock.state_path) {
+    /// attachment whose name maps to the same file. Records are replaced by
+    /// rename, so reading one needs no lock; the lock keeps two operations
+    /// off one attachment.
+    pub fn load(&self, container_id: &str, ifname: &str) -> Result<Option<Record>, String> {
+        let path = self
+            .dir
+            .join(format!("{}.json", Self::stem(container_id, ifname)));
+        let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", lock.state_path.display())),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
         let r: Record = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} does not parse: {e}", lock.state_path.display()))?;
+            .map_err(|e| format!("{} does not parse: {e}", path.display()))?;
         if r.format != FORMAT {
             return Err(format!(
                 "{} has format {}, expected {FORMAT}",
-                lock.state_path.display(),
+                path.display(),
                 r.format
             ));
         }
         if r.container_id != container_id || r.if_name != ifname {
             return Err(format!(
                 "{} belongs to container {:?} interface {:?}",
-                lock.state_path.display(),
+                path.display(),
                 r.container_id,
                 r.if_name
             ));
@@ -333,14 +333,14 @@ mod tests {
         let root = tmp("cycle");
         let s = Store::new(&root, "net");
         let lock = s.lock("c1", "eth0", true, None).unwrap().unwrap();
-        assert_eq!(s.load(&lock, "c1", "eth0"), Ok(None));
+        assert_eq!(s.load("c1", "eth0"), Ok(None));
         let r = record("c1", "eth0");
         s.save(&lock, &r, true)
             .unwrap()
             .expect("durable")
             .finish()
             .unwrap();
-        assert_eq!(s.load(&lock, "c1", "eth0"), Ok(Some(r.clone())));
+        assert_eq!(s.load("c1", "eth0"), Ok(Some(r.clone())));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(lock.state_path()), 0o600);
         assert_eq!(mode(s.dir()), 0o700);
@@ -369,17 +369,16 @@ mod tests {
         // A different attachment is independent.
         assert!(s.lock("c2", "eth0", false, None).unwrap().is_some());
         // "a-b" + "c" and "a" + "b-c" share a file name: a record knows whose it is.
+        let ab = s.lock("a-b", "c", false, None).unwrap().unwrap();
+        assert!(s.save(&ab, &record("a-b", "c"), false).unwrap().is_none());
         assert!(s
-            .save(&held, &record("c1", "eth0"), false)
-            .unwrap()
-            .is_none());
-        assert!(s.load(&held, "c1", "eth1").is_err());
-        fs::write(held.state_path(), b"{not json").unwrap();
-        assert!(s
-            .load(&held, "c1", "eth0")
+            .load("a", "b-c")
             .unwrap_err()
-            .contains("does not parse"));
-        drop(held);
+            .contains("belongs to container \"a-b\""));
+        assert!(s.load("a-b", "c").unwrap().is_some());
+        fs::write(held.state_path(), b"{not json").unwrap();
+        assert!(s.load("c1", "eth0").unwrap_err().contains("does not parse"));
+        drop((held, ab));
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -224,12 +224,10 @@ impl Engine<'_> {
         let (Some(store), Some(lock)) = (&self.state, lock) else {
             return;
         };
-        let outcome = if clean {
-            store.remove(lock)
-        } else if let Some(r) = record {
-            store.save(&lock, r, false).map(drop)
-        } else {
-            Ok(())
+        let outcome = match record {
+            Some(r) if !clean => store.save(&lock, r, false).map(drop),
+            // Clean, or nothing to keep: no record and no lock file stay.
+            _ => store.remove(lock),
         };
         if let Err(e) = outcome {
             self.log.warn("", format_args!("state file: {e}"));
@@ -321,23 +319,18 @@ impl Engine<'_> {
     /// What to undo or verify: the record's pipelines when there is a
     /// usable record, else the config's. Each pipeline carries the result
     /// to pass (its own stored one, else the runtime's `prevResult`).
-    fn plan(
-        &self,
-        lock: Option<&Lock>,
-        prev: Option<&CniResult>,
-    ) -> Result<(Plan, Option<Record>), CniError> {
-        if let (Some(store), Some(lock)) = (&self.state, lock) {
+    fn plan(&self, prev: Option<&CniResult>) -> Result<(Plan, Option<Record>), CniError> {
+        if let Some(store) = &self.state {
             let loaded = store
-                .load(lock, &self.req.container_id, &self.req.ifname)
+                .load(&self.req.container_id, &self.req.ifname)
                 .and_then(|r| r.map(|r| self.replay(&r).map(|p| (p, r))).transpose());
             match loaded {
                 Ok(Some((plan, record))) => {
                     self.log.debug(
                         "",
                         format_args!(
-                            "replaying {} pipeline(s) from {}",
-                            plan.len(),
-                            lock.state_path().display()
+                            "replaying {} pipeline(s) from the attachment record",
+                            plan.len()
                         ),
                     );
                     let plan = plan
@@ -380,7 +373,7 @@ impl Engine<'_> {
             }
             Err(e) => return Err(e),
         };
-        let (plan, record) = self.plan(lock.as_ref(), prev.as_ref())?;
+        let (plan, record) = self.plan(prev.as_ref())?;
         let mut first: Option<CniError> = None;
         for (p, r) in plan.iter().rev() {
             self.del_delegates(p, &p.delegates, r.as_ref(), deadline, &mut |e| {
@@ -404,12 +397,8 @@ impl Engine<'_> {
             CniError::new(code::INVALID_CONFIG, "prevResult is required for CHECK")
         })?;
         let deadline = self.fresh_deadline();
-        let lock = self.lock(deadline).unwrap_or_else(|e| {
-            self.log
-                .warn("", format_args!("{}; checking without state", e.msg));
-            None
-        });
-        let (plan, _) = self.plan(lock.as_ref(), Some(&prev))?;
+        // Reading the record needs no lock, and CHECK changes nothing.
+        let (plan, _) = self.plan(Some(&prev))?;
         for (p, r) in &plan {
             for d in &p.delegates {
                 if !d.version.has_check() {

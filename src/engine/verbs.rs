@@ -164,7 +164,7 @@ impl Engine<'_> {
                     continue;
                 }
             };
-            let record = match store.load(&lock, &cid, &ifname) {
+            let record = match store.load(&cid, &ifname) {
                 Ok(Some(r)) => r,
                 Ok(None) => continue,
                 Err(why) => {
@@ -219,18 +219,11 @@ impl Engine<'_> {
         for (cid, ifname) in valid {
             let req = self.request_for(Command::Gc, cid, ifname);
             let sub = self.with_request(&req);
-            let from_record = self.state.as_ref().and_then(|store| {
-                let lock = store
-                    .lock(
-                        cid,
-                        ifname,
-                        true,
-                        Deadline::after(Some(std::time::Duration::from_secs(5))).0,
-                    )
-                    .ok()??;
-                let record = store.load(&lock, cid, ifname).ok()??;
-                sub.replay(&record).ok()
-            });
+            let from_record = self
+                .state
+                .as_ref()
+                .and_then(|store| store.load(cid, ifname).ok()?)
+                .and_then(|record| sub.replay(&record).ok());
             let pipelines: Vec<Pipeline> = match from_record {
                 Some(plan) => plan.into_iter().map(|(p, _)| p).collect(),
                 None => {

@@ -7,6 +7,7 @@ mod mutate;
 
 mod cli;
 mod config_errors;
+mod examples;
 mod faults;
 mod hostile;
 mod logging;

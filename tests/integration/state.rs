@@ -318,3 +318,16 @@ fn unused_gres_key_names_do_not_matter() {
     s.run("ADD", &conf).ok();
     assert_eq!(s.order(), ["macvlan:ADD", "portmap:ADD"]);
 }
+
+#[test]
+fn check_and_a_failed_del_without_a_record_leave_no_files() {
+    let s = Setup::new(&["a"]);
+    let mut conf =
+        json!({"cniVersion": "1.0.0", "name": "net", "delegates": [{"name": "a", "type": "a"}]});
+    conf["prevResult"] = json!({"cniVersion": "1.0.0"});
+    s.run("CHECK", &conf).ok();
+    conf["delegates"][0] =
+        json!({"name": "a", "conf": {"type": "a", "fake": {"del": "fail", "code": 11}}});
+    s.run("DEL", &conf).err(11);
+    assert!(state_files(&s).is_empty(), "{:?}", state_files(&s));
+}

@@ -156,3 +156,109 @@ fn gc_keeps_going_on_errors_and_returns_them_all() {
         .err(7)
         .contains("cni.dev/valid-attachments[0]"));
 }
+
+#[test]
+fn gc_runs_alongside_add_and_del_without_touching_live_or_busy_attachments() {
+    let s = Setup::new(&["a", "b"]);
+    let conf = json!({"cniVersion": "1.1.0", "name": "n", "stateDir": s.state_dir(),
+        "delegates": [{"name": "a", "type": "a"}, {"name": "b", "type": "b"}]});
+    let env_for = |cmd: &str, cid: Option<&str>| {
+        let mut e = s.env.clone();
+        e.insert("CNI_COMMAND".into(), cmd.into());
+        match cid {
+            Some(c) => {
+                e.insert("CNI_CONTAINERID".into(), c.into());
+            }
+            None => {
+                for k in ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_NETNS"] {
+                    e.remove(k);
+                }
+            }
+        }
+        e
+    };
+    // 12 containers cycle ADD/DEL 4 times while GC, told all of them are
+    // valid, runs again and again.
+    let valid: Vec<serde_json::Value> = (0..12)
+        .map(|i| json!({"containerID": format!("c{i}"), "ifname": "eth0"}))
+        .collect();
+    let mut gc_conf = conf.clone();
+    gc_conf["cni.dev/valid-attachments"] = json!(valid);
+    std::thread::scope(|scope| {
+        for i in 0..12 {
+            let (add, del) = (
+                env_for("ADD", Some(&format!("c{i}"))),
+                env_for("DEL", Some(&format!("c{i}"))),
+            );
+            let body = conf.to_string();
+            scope.spawn(move || {
+                for _ in 0..4 {
+                    for e in [&add, &del] {
+                        let r =
+                            run_bin(&[], e, body.as_bytes(), std::time::Duration::from_secs(60));
+                        assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+                    }
+                }
+            });
+        }
+        let gc = env_for("GC", None);
+        let body = gc_conf.to_string();
+        scope.spawn(move || {
+            for _ in 0..8 {
+                let r = run_bin(
+                    &[],
+                    &gc,
+                    body.as_bytes(),
+                    std::time::Duration::from_secs(60),
+                );
+                assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+            }
+        });
+    });
+    let dels = s.calls().iter().filter(|c| c.cmd == "DEL").count();
+    assert_eq!(
+        dels,
+        12 * 4 * 2,
+        "GC released nothing the runtime called valid"
+    );
+    let left: Vec<String> = std::fs::read_dir(s.state_dir().join("n"))
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "stray records or lock files: {left:?}");
+
+    // An ADD still running when GC says its container is not valid is left
+    // alone (it holds its lock); its record is there when the ADD is done.
+    let mut slow = conf.clone();
+    slow["delegates"][1] =
+        json!({"name": "b", "conf": {"type": "b", "fake": {"add": "sleep", "sleep": 2}}});
+    let add = env_for("ADD", Some("slow"));
+    let body = slow.to_string();
+    let adder = std::thread::spawn(move || {
+        run_bin(
+            &[],
+            &add,
+            body.as_bytes(),
+            std::time::Duration::from_secs(60),
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let mut empty = gc_conf.clone();
+    empty["cni.dev/valid-attachments"] = json!([]);
+    s.clear_calls();
+    let r = run_bin(
+        &[],
+        &env_for("GC", None),
+        empty.to_string().as_bytes(),
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("busy"), "{}", r.stderr);
+    assert_eq!(adder.join().expect("adder").code, 0);
+    assert!(
+        s.calls().iter().all(|c| c.cmd != "DEL"),
+        "GC did not undo the running ADD"
+    );
+    assert!(s.state_dir().join("n/slow-eth0.json").exists());
+}
