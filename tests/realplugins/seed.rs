@@ -130,3 +130,32 @@ fn seed_del_after_the_netns_is_gone_still_releases_everything() {
     assert!(del.ok(), "DEL without the netns: {}", del.describe());
     attach::assert_gone(&f, &a, &net);
 }
+
+/// The operator edits the config between ADD and DEL: the bridge delegate
+/// is renamed (host-local keeps reservations under the delegate's network
+/// name), portmap and bandwidth are dropped. DEL replays the attachment
+/// record, so the reservation, the DNAT rule and the qdiscs still go; the
+/// Go plugin would have sent DEL to the edited chain and leaked them.
+#[test]
+fn seed_del_after_the_config_was_edited_releases_what_add_made() {
+    let name = "seed_del_after_the_config_was_edited_releases_what_add_made";
+    if !gate::ready(name, &[]) {
+        return;
+    }
+    let f = Fixture::new();
+    let net = format!("mcni{}", f.n);
+    let original = conf::seed_meta(&f, "1.0.0", &net, true);
+    f.write_net(&net, "conf", &original);
+    let caps = conf::caps_full(f.host_port);
+    let add = f.cnitool("add", &net, &caps, Some(K8S_ARGS));
+    let a = attach::from_add(&f, &add, "1.0.0", true, SEED_NAMES);
+    attach::assert_present(&f, &a);
+
+    let mut edited = original.clone();
+    edited["delegates"] =
+        serde_json::json!([{"name": "renamed-bridge", "conf": original["delegates"][0]["conf"]}]);
+    f.write_net(&net, "conf", &edited);
+    let del = f.cnitool("del", &net, &serde_json::json!({}), Some(K8S_ARGS));
+    assert!(del.ok(), "DEL after the edit: {}", del.describe());
+    attach::assert_gone(&f, &a, &net);
+}
