@@ -18,7 +18,7 @@ cleanup() {
   ip link del mcnidemo0 2>/dev/null || true
   rm -rf "$tmp"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT INT TERM HUP PIPE
 
 mkdir -p "$tmp/bin" "$tmp/net.d" "$tmp/cache" "$tmp/ipam"
 cp "$top/target/release/meta-cni" "$tmp/bin/"
