@@ -13,7 +13,10 @@ cargo build --release --quiet --manifest-path "$top/Cargo.toml"
 
 tmp="$(mktemp -d /tmp/meta-cni-demo.XXXXXX)"
 ns="mcni-demo-$$"
+added=""
 cleanup() {
+  # Whatever happened, undo an ADD (portmap's rules live outside the netns).
+  [ -n "$added" ] && timeout 60 cnitool del crane-demo "/var/run/netns/$ns" >/dev/null 2>&1
   ip netns del "$ns" 2>/dev/null || true
   ip link del mcnidemo0 2>/dev/null || true
   rm -rf "$tmp"
@@ -38,6 +41,7 @@ echo "== meta-cni validate: the seed example (calico is not installed here) and 
 "$tmp/bin/meta-cni" validate --cni-path "$tmp/bin" "$top/examples/00-meta.example.conf" || true
 "$tmp/bin/meta-cni" validate --cni-path "$tmp/bin" "$tmp/net.d/10-demo.conf"
 echo "== cnitool add crane-demo $ns"
+added=1
 timeout 60 cnitool add crane-demo "/var/run/netns/$ns"
 echo "== inside the namespace"
 ip netns exec "$ns" ip -4 -o addr show eth0
@@ -54,5 +58,5 @@ else
   echo "$out"; echo "check: FAILED"; exit 1
 fi
 echo "== cnitool del"
-timeout 60 cnitool del crane-demo "/var/run/netns/$ns" && echo "del: ok"
+timeout 60 cnitool del crane-demo "/var/run/netns/$ns" && added="" && echo "del: ok"
 echo "== demo finished"
