@@ -4,6 +4,8 @@
 mod harness;
 #[path = "../fuzz/mutate.rs"]
 mod mutate;
+#[path = "../common/tempdir.rs"]
+mod tempdir;
 
 mod cli;
 mod config_errors;

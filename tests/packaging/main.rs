@@ -21,14 +21,17 @@
 //! `SKIPPED (...)` line on stderr, unless `META_CNI_REQUIRE_REAL=1` (CI sets
 //! it), where it fails them. A failing build always fails.
 
+#[path = "../common/tempdir.rs"]
+mod tempdir;
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+use tempdir::TempDir;
 
 const REQUIRE_VAR: &str = "META_CNI_REQUIRE_REAL";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -67,29 +70,6 @@ fn examples() -> Vec<String> {
 // ---------------------------------------------------------------------------
 // Running things
 
-/// A temp directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "meta-cni-pkg-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 struct Out {
     ok: bool,
     status: String,
@@ -116,7 +96,7 @@ impl Out {
 /// stdin from `input`, output captured through files (no pipe can fill).
 fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> Out {
     use std::os::unix::process::CommandExt;
-    let dir = TempDir::new("out");
+    let dir = TempDir::new("pkg-out");
     let (o, e, i) = (
         dir.0.join("stdout"),
         dir.0.join("stderr"),
@@ -518,7 +498,7 @@ fn deb_control_fields() {
     );
 
     // The control archive: control and md5sums, no maintainer scripts.
-    let dir = TempDir::new("ctrl");
+    let dir = TempDir::new("pkg-ctrl");
     let ctrl = dir.0.join("DEBIAN");
     let out = run(
         Command::new("dpkg-deb").arg("-e").arg(&b.deb).arg(&ctrl),
@@ -542,7 +522,7 @@ fn deb_unpacks_to_a_working_binary() {
     let Some(b) = built("deb_unpacks_to_a_working_binary") else {
         return;
     };
-    let root = TempDir::new("root");
+    let root = TempDir::new("pkg-root");
     let out = run(
         Command::new("dpkg-deb").arg("-x").arg(&b.deb).arg(&root.0),
         b"",
@@ -555,7 +535,7 @@ fn deb_unpacks_to_a_working_binary() {
     assert_answers_version(&bin);
 
     // The md5sums in the package match what it unpacks.
-    let ctrl = TempDir::new("ctrl");
+    let ctrl = TempDir::new("pkg-ctrl");
     let out = run(
         Command::new("dpkg-deb").arg("-e").arg(&b.deb).arg(&ctrl.0),
         b"",
@@ -594,7 +574,7 @@ fn make_install_layout() {
         return;
     }
     let _g = make_lock();
-    let dest = TempDir::new("destdir");
+    let dest = TempDir::new("pkg-destdir");
     let d = format!("DESTDIR={}", dest.0.display());
     let out = make(&["install", &d], BUILD_LIMIT);
     assert!(out.ok, "{}", out.describe("make install"));
@@ -618,7 +598,7 @@ fn make_install_layout() {
         .all(|p| p == "./" || p.contains("changelog") || p.contains("lintian")));
 
     // PREFIX moves the docs, not the plugin: CNI runtimes look in /opt/cni/bin.
-    let dest2 = TempDir::new("prefix");
+    let dest2 = TempDir::new("pkg-prefix");
     let d2 = format!("DESTDIR={}", dest2.0.display());
     let out = make(&["install", &d2, "PREFIX=/usr/local"], BUILD_LIMIT);
     assert!(out.ok, "{}", out.describe("make install PREFIX=/usr/local"));
@@ -636,7 +616,7 @@ fn make_install_config_never_overwrites() {
     if built("make_install_config_never_overwrites").is_none() {
         return;
     }
-    let dest = TempDir::new("config");
+    let dest = TempDir::new("pkg-config");
     let d = format!("DESTDIR={}", dest.0.display());
     let conf = dest.0.join("etc/cni/net.d/00-meta.example.conf");
     let out = make(&["install-config", &d], STEP_LIMIT);
