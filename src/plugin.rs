@@ -61,12 +61,12 @@ pub fn run(env: &Env, stdin: &mut dyn Read, stdout: &mut dyn Write, invoker: &dy
 }
 
 /// The version to answer in before the config is understood.
-fn sniff_version(stdin: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(stdin)
-        .ok()
-        .and_then(|v| v.get("cniVersion")?.as_str().map(str::to_string))
+fn sniff_version(config: Option<&serde_json::Value>) -> String {
+    config
+        .and_then(|v| v.get("cniVersion")?.as_str())
         .filter(|v| Version::parse(v).is_some())
-        .unwrap_or_else(|| Version::DEFAULT.as_str().to_string())
+        .unwrap_or(Version::DEFAULT.as_str())
+        .to_string()
 }
 
 type Reply = (String, Result<Option<serde_json::Value>, CniError>);
@@ -88,7 +88,9 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
             ))),
         );
     }
-    let version = sniff_version(&input);
+    // Parsed once: for the version of early error replies, and for loading.
+    let parsed = config::parse_json(&input);
+    let version = sniff_version(parsed.as_ref().ok());
     let req = match parse_request(env) {
         Ok(r) => r,
         Err(e) => return (version, Err(e)),
@@ -96,18 +98,8 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
     if req.command == Command::Version {
         return (version.clone(), Ok(Some(version_reply(&version))));
     }
-    let conf = match config::load(&input) {
+    let conf = match parsed.and_then(|v| load_config(&v, req.command)) {
         Ok(c) => c,
-        // A DEL must still undo what ADD did when the config was broken
-        // since: with the attachment's record, it needs no more than where
-        // that record is.
-        Err(e) if req.command == Command::Del => match config::load_for_cleanup(&input) {
-            Some(mut c) => {
-                c.broken = Some(e);
-                c
-            }
-            None => return (version, Err(e)),
-        },
         Err(e) => return (version, Err(e)),
     };
     let version = conf.version.to_string();
@@ -117,6 +109,22 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
         log.error("", format_args!("{} failed: {e}", req.command));
     }
     (version, out)
+}
+
+/// The config of this request. A DEL must still undo what ADD did when the
+/// config was broken since: with the attachment's record it needs no more
+/// than where that record is, so a DEL gets a config without pipelines
+/// (`broken` set) when only that much can be read.
+fn load_config(value: &serde_json::Value, command: Command) -> Result<MetaConfig, CniError> {
+    config::load_value(value).or_else(|e| match command {
+        Command::Del => config::load_for_cleanup(value)
+            .map(|c| MetaConfig {
+                broken: Some(e.clone()),
+                ..c
+            })
+            .ok_or(e),
+        _ => Err(e),
+    })
 }
 
 /// `{"cniVersion": <input>, "supportedVersions": [...]}`.

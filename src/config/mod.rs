@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use parse::{load, load_checked, load_for_cleanup};
+pub use parse::{load, load_checked, load_for_cleanup, load_value, parse_json};
 pub use validate::Rejection;
 
 /// Default directory of attachment state files.

@@ -5,16 +5,29 @@ use super::validate::{Problems, Rejection};
 use super::*;
 use crate::error::CniError;
 
+/// The config on stdin as JSON: code 6 when it is not.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, CniError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| CniError::decode(format!("config is not valid JSON: {e}")))
+}
+
 /// Parse and validate a meta config. JSON that does not decode is code 6, an
 /// unsupported `cniVersion` code 1, anything else invalid code 7 with every
 /// problem listed.
 pub fn load(bytes: &[u8]) -> Result<MetaConfig, CniError> {
-    load_checked(bytes).map_err(CniError::from)
+    load_value(&parse_json(bytes)?)
+}
+
+/// [`load`] of JSON already parsed (the plugin parses stdin once).
+pub fn load_value(value: &Value) -> Result<MetaConfig, CniError> {
+    let (mut config, p) = parse_all(value)?;
+    config.warnings = p.into_result()?;
+    Ok(config)
 }
 
 /// [`load`], keeping the problems apart (for `meta-cni validate`).
 pub fn load_checked(bytes: &[u8]) -> Result<MetaConfig, Rejection> {
-    let (mut config, p) = parse_all(bytes)?;
+    let (mut config, p) = parse_all(&parse_json(bytes)?)?;
     config.warnings = p.into_result()?;
     Ok(config)
 }
@@ -22,8 +35,8 @@ pub fn load_checked(bytes: &[u8]) -> Result<MetaConfig, Rejection> {
 /// For DEL of a config that no longer loads: the settings needed to find
 /// and replay the attachment's state record (name, stateDir, timeouts,
 /// logging), with no pipelines. `None` when not even those can be had.
-pub fn load_for_cleanup(bytes: &[u8]) -> Option<MetaConfig> {
-    let (mut config, _) = parse_all(bytes).ok()?;
+pub fn load_for_cleanup(value: &Value) -> Option<MetaConfig> {
+    let (mut config, _) = parse_all(value).ok()?;
     if config.name.is_empty()
         || !crate::protocol::valid_container_id(&config.name)
         || !config.state_dir.is_absolute()
@@ -34,12 +47,10 @@ pub fn load_for_cleanup(bytes: &[u8]) -> Option<MetaConfig> {
     Some(config)
 }
 
-/// Read every field; problems are collected, not returned (except JSON
-/// that does not decode and an unsupported `cniVersion`).
-fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| CniError::decode(format!("config is not valid JSON: {e}")))?;
-    let Value::Object(mut top) = value else {
+/// Read every field; problems are collected, not returned (except a config
+/// that is not an object and an unsupported `cniVersion`).
+fn parse_all(value: &Value) -> Result<(MetaConfig, Problems), Rejection> {
+    let Value::Object(top) = value else {
         return Err(CniError::decode("config must be a JSON object").into());
     };
     let mut p = Problems::default();
@@ -62,7 +73,7 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
         }
     };
 
-    let name = string(&top, "name", "name", &mut p).unwrap_or_default();
+    let name = string(top, "name", "name", &mut p).unwrap_or_default();
     if name.is_empty() && !p.mentions("name") {
         p.push("name", "is required");
     } else if !name.is_empty() && !crate::protocol::valid_container_id(&name) {
@@ -72,9 +83,9 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
             format!("{name:?} must start with a letter or digit and hold only letters, digits, '_', '.', '-'"),
         );
     }
-    let plugin_type = string(&top, "type", "type", &mut p).unwrap_or_default();
+    let plugin_type = string(top, "type", "type", &mut p).unwrap_or_default();
 
-    let log_level = match string(&top, "logLevel", "logLevel", &mut p).as_deref() {
+    let log_level = match string(top, "logLevel", "logLevel", &mut p).as_deref() {
         None | Some("") => LogLevel::Info,
         Some(s) => LogLevel::parse(s).unwrap_or_else(|| {
             p.warn(format!(
@@ -83,7 +94,7 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
             LogLevel::Info
         }),
     };
-    let log_file = string(&top, "logFile", "logFile", &mut p)
+    let log_file = string(top, "logFile", "logFile", &mut p)
         .filter(|s| !s.is_empty() && no_nul(s, "logFile", &mut p))
         .map(PathBuf::from);
     let log_max_bytes = match top.get("logMaxSizeMB") {
@@ -96,14 +107,14 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
             }
         },
     };
-    let timeout = timeout_field(&top, "timeoutSeconds", "timeoutSeconds", &mut p);
-    let state_dir = string(&top, "stateDir", "stateDir", &mut p)
+    let timeout = timeout_field(top, "timeoutSeconds", "timeoutSeconds", &mut p);
+    let state_dir = string(top, "stateDir", "stateDir", &mut p)
         .filter(|s| !s.is_empty() && no_nul(s, "stateDir", &mut p))
         .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from);
     if !state_dir.is_absolute() {
         p.push("stateDir", "must be an absolute path");
     }
-    let valid_attachments = attachments(&top, &mut p);
+    let valid_attachments = attachments(top, &mut p);
     let attachment_state = match top.get("attachmentState") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
@@ -116,7 +127,7 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
         }
     };
     let runtime_config_mode =
-        match string(&top, "runtimeConfigMode", "runtimeConfigMode", &mut p).as_deref() {
+        match string(top, "runtimeConfigMode", "runtimeConfigMode", &mut p).as_deref() {
             None | Some("") | Some("capabilities") => RuntimeConfigMode::Capabilities,
             Some("all") => RuntimeConfigMode::All,
             Some(other) => {
@@ -128,24 +139,24 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
             }
         };
 
-    let runtime_config = match top.remove("runtimeConfig") {
+    let runtime_config = match top.get("runtimeConfig") {
         None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m,
+        Some(Value::Object(m)) => m.clone(),
         Some(other) => {
             p.push(
                 "runtimeConfig",
-                format!("must be an object, got {}", kind(&other)),
+                format!("must be an object, got {}", kind(other)),
             );
             Map::new()
         }
     };
-    let prev_result = match top.remove("prevResult") {
+    let prev_result = match top.get("prevResult") {
         None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => Some(v),
+        Some(v @ Value::Object(_)) => Some(v.clone()),
         Some(other) => {
             p.push(
                 "prevResult",
-                format!("must be an object, got {}", kind(&other)),
+                format!("must be an object, got {}", kind(other)),
             );
             None
         }
@@ -162,10 +173,10 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
         }
     };
 
-    let runtime_override = override_field(&top, "runtimeOverride", "runtimeOverride", true, &mut p);
+    let runtime_override = override_field(top, "runtimeOverride", "runtimeOverride", true, &mut p);
 
-    let delegates = top.remove("delegates");
-    let pipelines = top.remove("pipelines");
+    let delegates = top.get("delegates");
+    let pipelines = top.get("pipelines");
     let multi = pipelines.is_some();
     let mut specs = Vec::new();
     match (delegates, pipelines) {
@@ -176,7 +187,7 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
         (None, None) => p.push("delegates", "a config needs either delegates or pipelines"),
         (Some(d), None) => {
             // Trimmed and case-insensitive, as the Go plugin reads it.
-            let raw = string(&top, "resultMode", "resultMode", &mut p)
+            let raw = string(top, "resultMode", "resultMode", &mut p)
                 .map(|m| m.trim().to_ascii_lowercase());
             let mode = match raw.as_deref() {
                 None | Some("") | Some("none") => ResultMode::None,
@@ -190,7 +201,7 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
                     ResultMode::None
                 }
             };
-            let delegates = delegate_list(&d, "delegates", version, false, &mut p);
+            let delegates = delegate_list(d, "delegates", version, false, &mut p);
             specs.push(PipelineSpec {
                 name: String::new(),
                 target: Target::Request,
@@ -205,7 +216,7 @@ fn parse_all(bytes: &[u8]) -> Result<(MetaConfig, Problems), Rejection> {
                     "resultMode is ignored with pipelines: results are chained inside a pipeline and merged across pipelines",
                 );
             }
-            specs = pipeline_list(&pl, version, &mut p);
+            specs = pipeline_list(pl, version, &mut p);
         }
     }
 
