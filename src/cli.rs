@@ -4,13 +4,14 @@
 //! version it will be called with.
 
 use crate::config::{self, MetaConfig, Target};
-use crate::invoke::{self, Call, Invoker, ProcessInvoker};
+use crate::invoke::{self, Call, ChildEnv, Invoker, ProcessInvoker};
 use crate::template::{self, Gres, Vars};
 use crate::version::Version;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
@@ -327,10 +328,11 @@ fn capability_warnings(conf: &MetaConfig) -> Vec<String> {
 
 /// The plugin's `supportedVersions`.
 fn plugin_versions(plugin: &str, cni_path: &str, version: Version) -> Result<Vec<String>, String> {
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| k != "CNI_COMMAND")
-        .collect();
-    env.push(("CNI_COMMAND".into(), "VERSION".into()));
+    let mut env = ChildEnv::default();
+    for (k, v) in std::env::vars_os().filter(|(k, _)| k != "CNI_COMMAND") {
+        env.push(k.as_bytes(), v.as_bytes());
+    }
+    env.push(b"CNI_COMMAND", b"VERSION");
     let stdin = format!("{{\"cniVersion\":\"{version}\"}}");
     let call = Call {
         plugin,

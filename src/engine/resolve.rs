@@ -5,6 +5,7 @@
 use super::Engine;
 use crate::config::{DelegateSpec, Override, PipelineSpec, ResultMode, RuntimeConfigMode, Target};
 use crate::error::CniError;
+use crate::invoke::ChildEnv;
 use crate::overrides::{apply_to_args, join_cni_args, parse_cni_args, Manip};
 use crate::template::{Gres, Vars};
 use crate::version::Version;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 /// Annotation keys announcing template instances:
@@ -31,24 +33,32 @@ impl EnvDelta {
 
     /// The child's whole environment: `base` with this delta and
     /// `CNI_COMMAND` applied.
-    pub fn environment(
-        &self,
-        base: &[(OsString, OsString)],
-        command: &str,
-    ) -> Vec<(OsString, OsString)> {
-        let mut out: Vec<(OsString, OsString)> = base
+    pub fn environment(&self, base: &[(OsString, OsString)], command: &str) -> ChildEnv {
+        let size = |k: &[u8], v: &[u8]| k.len() + v.len() + 2;
+        let bytes = base
             .iter()
-            .filter(|(k, _)| {
-                k != "CNI_COMMAND" && k.to_str().map_or(true, |k| !self.0.contains_key(k))
-            })
-            .cloned()
-            .collect();
-        out.extend(
-            self.0
-                .iter()
-                .filter_map(|(k, v)| Some((OsString::from(k), OsString::from(v.as_ref()?)))),
-        );
-        out.push(("CNI_COMMAND".into(), command.into()));
+            .map(|(k, v)| size(k.as_bytes(), v.as_bytes()))
+            .chain(
+                self.0
+                    .iter()
+                    .map(|(k, v)| size(k.as_bytes(), v.as_deref().unwrap_or_default().as_bytes())),
+            )
+            .sum::<usize>()
+            + size(b"CNI_COMMAND", command.as_bytes());
+        let mut out = ChildEnv::with_capacity(base.len() + self.0.len() + 1, bytes);
+        for (k, v) in base {
+            let inherited =
+                k != "CNI_COMMAND" && k.to_str().map_or(true, |k| !self.0.contains_key(k));
+            if inherited {
+                out.push(k.as_bytes(), v.as_bytes());
+            }
+        }
+        for (k, v) in &self.0 {
+            if let Some(v) = v {
+                out.push(k.as_bytes(), v.as_bytes());
+            }
+        }
+        out.push(b"CNI_COMMAND", command.as_bytes());
         out
     }
 
@@ -415,16 +425,14 @@ mod tests {
             (OsString::from("CNI_ARGS"), OsString::from("x=y")),
         ];
         let env = d.environment(&base, "DEL");
-        let get = |k: &str| {
-            env.iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.to_str().unwrap())
-        };
+        let get = |k: &str| env.get(k).map(|v| std::str::from_utf8(v).unwrap());
         assert_eq!(get("A"), None);
         assert_eq!(get("CNI_ARGS"), None);
         assert_eq!(get("PATH"), Some("/bin"));
         assert_eq!(get("NO_PROXY"), Some("svc"));
         assert_eq!(get("CNI_COMMAND"), Some("DEL"));
-        assert_eq!(env.iter().filter(|(k, _)| k == "CNI_COMMAND").count(), 1);
+        assert_eq!(env.iter().filter(|(k, _)| k == b"CNI_COMMAND").count(), 1);
+        assert_eq!(env.len(), 4);
+        assert_eq!(env.refused(), None);
     }
 }

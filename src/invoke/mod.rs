@@ -6,7 +6,7 @@
 mod process;
 
 use crate::error::{code, CniError};
-use std::ffi::OsString;
+use std::ffi::CStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,9 +30,87 @@ pub struct Call<'a> {
     /// Directories to search (`CNI_PATH` as overridden), `:`-separated.
     pub cni_path: &'a str,
     /// The child's whole environment.
-    pub env: Vec<(OsString, OsString)>,
+    pub env: ChildEnv,
     pub stdin: &'a [u8],
     pub limit: Option<Duration>,
+}
+
+/// A child's whole environment, kept as the `KEY=VALUE\0` strings
+/// `execve` takes, all in one buffer: building it costs two allocations
+/// however many variables the runtime passes, and spawning passes it as is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChildEnv {
+    buf: Vec<u8>,
+    /// End (exclusive, after the NUL) of each entry in `buf`.
+    ends: Vec<usize>,
+    /// The first variable that could not be stored (a NUL byte in it).
+    refused: Option<String>,
+}
+
+impl ChildEnv {
+    pub fn with_capacity(vars: usize, bytes: usize) -> ChildEnv {
+        ChildEnv {
+            buf: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(vars),
+            refused: None,
+        }
+    }
+
+    /// Add `key=value`. A key or value holding a NUL byte cannot be passed
+    /// to a process; it is left out and remembered, and spawning refuses
+    /// the whole environment rather than run a delegate without it.
+    pub fn push(&mut self, key: &[u8], value: &[u8]) {
+        if key.contains(&0) || value.contains(&0) {
+            self.refused
+                .get_or_insert_with(|| String::from_utf8_lossy(key).into_owned());
+            return;
+        }
+        self.buf.extend_from_slice(key);
+        self.buf.push(b'=');
+        self.buf.extend_from_slice(value);
+        self.buf.push(0);
+        self.ends.push(self.buf.len());
+    }
+
+    /// The variable that had to be left out, if any.
+    pub fn refused(&self) -> Option<&str> {
+        self.refused.as_deref()
+    }
+
+    /// The entries as C strings, in order.
+    pub fn entries(&self) -> impl Iterator<Item = &CStr> {
+        let mut start = 0;
+        self.ends.iter().filter_map(move |&end| {
+            let e = CStr::from_bytes_with_nul(&self.buf[start..end]).ok();
+            start = end;
+            e
+        })
+    }
+
+    /// `(key, value)` pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries().map(|e| {
+            let e = e.to_bytes();
+            let eq = e.iter().position(|&b| b == b'=').unwrap_or(e.len());
+            (&e[..eq], e.get(eq + 1..).unwrap_or_default())
+        })
+    }
+
+    /// The value of `key` (the last one, as `getenv` on such an environ).
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.iter()
+            .filter(|(k, _)| *k == key.as_bytes())
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
 }
 
 /// What a successful call printed.
@@ -200,4 +278,47 @@ pub fn parse_error_object(stdout: &[u8]) -> Option<(u32, String, String)> {
         .unwrap_or("")
         .to_string();
     Some((u32::try_from(code).ok()?, msg, details))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_env_keeps_order_and_the_last_definition_wins() {
+        let mut env = ChildEnv::with_capacity(3, 32);
+        env.push(b"A", b"1");
+        env.push(b"EMPTY", b"");
+        env.push(b"A", b"x=y");
+        assert_eq!(env.len(), 3);
+        assert_eq!(env.get("A"), Some(&b"x=y"[..]));
+        assert_eq!(env.get("EMPTY"), Some(&b""[..]));
+        assert_eq!(env.get("MISSING"), None);
+        let entries: Vec<&[u8]> = env.entries().map(CStr::to_bytes).collect();
+        assert_eq!(entries, [&b"A=1"[..], b"EMPTY=", b"A=x=y"]);
+        assert_eq!(env.refused(), None);
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_not_truncated() {
+        let mut env = ChildEnv::default();
+        env.push(b"GOOD", b"1");
+        env.push(b"BAD", b"a\0b");
+        env.push(b"WORSE\0", b"c");
+        assert_eq!(env.len(), 1);
+        assert_eq!(env.refused(), Some("BAD"));
+        let call = Call {
+            plugin: "sh",
+            cni_path: "/bin:/usr/bin",
+            env,
+            stdin: b"{}",
+            limit: Some(Duration::from_secs(5)),
+        };
+        match ProcessInvoker.invoke(&call) {
+            Err(Failure::Spawn { reason, .. }) => {
+                assert_eq!(reason, "environment variable BAD contains a NUL byte")
+            }
+            other => panic!("expected a spawn failure, got {other:?}"),
+        }
+    }
 }

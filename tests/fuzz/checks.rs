@@ -400,10 +400,8 @@ impl Invoker for FakeInvoker {
     fn invoke(&self, call: &Call<'_>) -> Result<Output, Failure> {
         let env = |k: &str| {
             call.env
-                .iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.to_string_lossy().into_owned())
+                .get(k)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
         let cmd = env("CNI_COMMAND");
