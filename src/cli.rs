@@ -340,6 +340,7 @@ fn plugin_versions(plugin: &str, cni_path: &str, version: Version) -> Result<Vec
         env,
         stdin: stdin.as_bytes(),
         limit: Some(Duration::from_secs(5)),
+        while_running: None,
     };
     let out = ProcessInvoker
         .invoke(&call)

@@ -174,6 +174,7 @@ fn execute(
         state: conf
             .attachment_state
             .then(|| crate::state::Store::new(&conf.state_dir, &conf.name)),
+        unsynced: Default::default(),
     };
     match req.command {
         Command::Add => engine.add().map(|r| Some(r.to_json(conf.version))),

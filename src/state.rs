@@ -68,16 +68,18 @@ pub struct Record {
     pub pipelines: Vec<PipelineRecord>,
 }
 
-/// The fsync of a record, running on its own thread.
+/// A record written and renamed into place but not yet on disk.
 #[derive(Debug)]
-pub struct Syncing(std::thread::JoinHandle<io::Result<()>>);
+pub struct Unsynced {
+    file: File,
+    dir: PathBuf,
+}
 
-impl Syncing {
-    /// Wait until the record is on disk.
-    pub fn finish(self) -> io::Result<()> {
-        self.0
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the fsync thread panicked")))
+impl Unsynced {
+    /// fsync the record's data, then its directory entry.
+    pub fn sync(self) -> io::Result<()> {
+        self.file.sync_data()?;
+        File::open(&self.dir)?.sync_all()
     }
 }
 
@@ -212,13 +214,18 @@ impl Store {
     /// place, so no process ever sees a partial record, and a meta-cni
     /// killed at any point leaves either the old record or the new one.
     ///
-    /// With `durable`, the record is also made to survive a node crash: its
-    /// data and the directory entry are fsync'd by a helper thread that runs
-    /// while the delegates do, and [`Syncing::finish`] waits for it (ADD does
-    /// so before it answers). The first record of an ADD is written so; the
-    /// later ones only add results to it and skip the fsync (a node crash at
-    /// worst keeps the first version, which DEL can still use).
-    pub fn save(&self, lock: &Lock, record: &Record, durable: bool) -> io::Result<Option<Syncing>> {
+    /// With `durable`, the record is also to survive a node crash: the
+    /// caller gets it back as [`Unsynced`] and must [`Unsynced::sync`] it
+    /// (ADD does so while its first delegate runs, and always before it
+    /// answers). The first record of an ADD is written so; the later ones
+    /// only add results to it and skip the fsync (a node crash at worst
+    /// keeps the first version, which DEL can still use).
+    pub fn save(
+        &self,
+        lock: &Lock,
+        record: &Record,
+        durable: bool,
+    ) -> io::Result<Option<Unsynced>> {
         let bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
         let mut tmp = lock.state_path.clone().into_os_string();
         tmp.push(format!(".tmp.{}", std::process::id()));
@@ -244,11 +251,10 @@ impl Store {
         if !durable {
             return Ok(None);
         }
-        let dir = self.dir.clone();
-        Ok(Some(Syncing(std::thread::spawn(move || {
-            file.sync_data()?;
-            File::open(dir)?.sync_all()
-        }))))
+        Ok(Some(Unsynced {
+            file,
+            dir: self.dir.clone(),
+        }))
     }
 
     /// Remove the record and the lock file (still holding the lock, so a
@@ -338,7 +344,7 @@ mod tests {
         s.save(&lock, &r, true)
             .unwrap()
             .expect("durable")
-            .finish()
+            .sync()
             .unwrap();
         assert_eq!(s.load("c1", "eth0"), Ok(Some(r.clone())));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;

@@ -123,12 +123,18 @@ impl Engine<'_> {
                 format_args!("{command} {} config: {shown}", d.plugin),
             );
         }
+        let sync = || self.sync_record();
         let call = Call {
             plugin: &d.plugin,
             cni_path: d.env.get("CNI_PATH").unwrap_or(""),
             env: d.env.environment(&self.env.vars, command.as_str()),
             stdin: &stdin,
             limit: deadline.limit(d.timeout),
+            while_running: self
+                .unsynced
+                .borrow()
+                .is_some()
+                .then_some(&sync as &dyn Fn()),
         };
         let started = Instant::now();
         let outcome = self.invoker.invoke(&call);

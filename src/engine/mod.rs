@@ -13,8 +13,9 @@ use crate::invoke::Invoker;
 use crate::log::Logger;
 use crate::protocol::{Command, Env, Request};
 use crate::result::CniResult;
-use crate::state::{Lock, Record, Store, Syncing};
+use crate::state::{Lock, Record, Store, Unsynced};
 use resolve::Pipeline;
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 /// Everything one invocation works with.
@@ -26,6 +27,10 @@ pub struct Engine<'a> {
     pub log: &'a Logger,
     /// Attachment state, unless `attachmentState: false`.
     pub state: Option<Store>,
+    /// A record still to be fsync'd: done while the next delegate runs
+    /// (meta-cni would only wait for it), or at the latest before ADD
+    /// answers.
+    pub unsynced: RefCell<Option<Unsynced>>,
 }
 
 /// A point in time by which an operation must be done (`None`: no limit).
@@ -113,7 +118,7 @@ impl Engine<'_> {
         lock: Option<&Lock>,
         record: &Record,
         durable: bool,
-    ) -> Result<Option<Syncing>, CniError> {
+    ) -> Result<Option<Unsynced>, CniError> {
         match (&self.state, lock) {
             (Some(store), Some(lock)) => store.save(lock, record, durable).map_err(|e| {
                 CniError::io(format!(
@@ -134,21 +139,28 @@ impl Engine<'_> {
         let deadline = self.fresh_deadline();
         let lock = self.lock(deadline)?;
         // Recorded before the first delegate runs: a meta-cni killed half-way
-        // still leaves what DEL needs. Its fsync runs while the delegates do
-        // and is waited for before ADD answers.
+        // still leaves what DEL needs. Its fsync runs while the first
+        // delegate does, and in any case before ADD answers.
         let mut record = lock.as_ref().map(|_| self.new_record(&pipelines));
-        let syncing = match &record {
-            Some(r) => self.save(lock.as_ref(), r, true)?,
-            None => None,
-        };
+        if let Some(r) = &record {
+            *self.unsynced.borrow_mut() = self.save(lock.as_ref(), r, true)?;
+        }
         let outcome = self.add_pipelines(&mut pipelines, incoming, deadline, lock, record.as_mut());
-        if let Some(Err(e)) = syncing.map(Syncing::finish) {
+        self.sync_record();
+        outcome
+    }
+
+    /// fsync the record [`Engine::unsynced`] holds, if any.
+    pub(crate) fn sync_record(&self) {
+        let Some(record) = self.unsynced.borrow_mut().take() else {
+            return;
+        };
+        if let Err(e) = record.sync() {
             self.log.warn(
                 "",
                 format_args!("attachment record not synced to disk: {e}"),
             );
         }
-        outcome
     }
 
     fn add_pipelines(
@@ -432,5 +444,67 @@ mod tests {
         }
         let d = Deadline::after(Some(Duration::from_secs(60)));
         assert!(d.limit(None).is_some_and(|l| l <= Duration::from_secs(60)));
+    }
+
+    /// Answers ADD with an empty 1.0.0 result; notes, per call, whether it
+    /// was given work to run and whether it ran it.
+    struct Recorder {
+        run_work: bool,
+        calls: RefCell<Vec<bool>>,
+    }
+
+    impl Invoker for Recorder {
+        fn invoke(
+            &self,
+            call: &crate::invoke::Call<'_>,
+        ) -> Result<crate::invoke::Output, crate::invoke::Failure> {
+            self.calls.borrow_mut().push(call.while_running.is_some());
+            if let (true, Some(work)) = (self.run_work, call.while_running) {
+                work();
+            }
+            Ok(crate::invoke::Output {
+                stdout: br#"{"cniVersion":"1.0.0"}"#.to_vec(),
+                stderr_tail: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn the_first_record_is_synced_during_the_first_delegate_or_before_add_answers() {
+        let dir = std::env::temp_dir().join(format!("meta-cni-engine-sync-{}", std::process::id()));
+        let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "n", "stateDir": dir,
+            "delegates": [{"name": "a", "type": "a"}, {"name": "b", "type": "b"}]});
+        let conf = crate::config::load(conf.to_string().as_bytes()).expect("config");
+        let env = Env::from_pairs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "c1"),
+            ("CNI_NETNS", "/var/run/netns/x"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/nonexistent"),
+        ]);
+        let req = crate::protocol::parse_request(&env).expect("request");
+        let log = Logger::stderr(crate::config::LogLevel::Error);
+        for run_work in [true, false] {
+            let invoker = Recorder {
+                run_work,
+                calls: RefCell::default(),
+            };
+            let engine = Engine {
+                conf: &conf,
+                req: &req,
+                env: &env,
+                invoker: &invoker,
+                log: &log,
+                state: Some(Store::new(&conf.state_dir, &conf.name)),
+                unsynced: RefCell::default(),
+            };
+            engine.add().expect("ADD");
+            // Offered to the first delegate call; to the second only when the
+            // invoker left it undone. Done either way once ADD answers.
+            assert_eq!(*invoker.calls.borrow(), [true, !run_work]);
+            assert!(engine.unsynced.borrow().is_none());
+            engine.del().expect("DEL");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

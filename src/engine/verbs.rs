@@ -8,6 +8,7 @@ use crate::invoke::Failure;
 use crate::protocol::{Command, Request};
 use crate::version::Version;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
 
 /// A (containerID, ifname) pair as GC lists it.
@@ -65,9 +66,13 @@ impl Engine<'_> {
     /// This engine acting for `req` (without state: the caller holds it).
     fn with_request<'r>(&'r self, req: &'r Request) -> Engine<'r> {
         Engine {
+            conf: self.conf,
             req,
+            env: self.env,
+            invoker: self.invoker,
+            log: self.log,
             state: None,
-            ..*self
+            unsynced: RefCell::default(),
         }
     }
 

@@ -23,7 +23,7 @@ pub const KILL_GRACE: Duration = Duration::from_millis(1000);
 pub const DRAIN_GRACE: Duration = Duration::from_millis(200);
 
 /// One delegate call.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Call<'a> {
     /// The plugin binary name (`type`).
     pub plugin: &'a str,
@@ -33,6 +33,11 @@ pub struct Call<'a> {
     pub env: ChildEnv,
     pub stdin: &'a [u8],
     pub limit: Option<Duration>,
+    /// Our own work to do once the delegate has its stdin and runs (we
+    /// would only be waiting for it). Run at most once; its duration is not
+    /// charged to the delegate's limit. An invoker may ignore it: the
+    /// caller finishes that work itself afterwards when it was not done.
+    pub while_running: Option<&'a dyn Fn()>,
 }
 
 /// A child's whole environment, kept as the `KEY=VALUE\0` strings
@@ -281,6 +286,7 @@ pub fn parse_error_object(stdout: &[u8]) -> Option<(u32, String, String)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -313,6 +319,7 @@ mod tests {
             env,
             stdin: b"{}",
             limit: Some(Duration::from_secs(5)),
+            while_running: None,
         };
         match ProcessInvoker.invoke(&call) {
             Err(Failure::Spawn { reason, .. }) => {
@@ -320,5 +327,61 @@ mod tests {
             }
             other => panic!("expected a spawn failure, got {other:?}"),
         }
+    }
+
+    fn sh(script: &str, limit: Duration, work: Option<&dyn Fn()>) -> Result<Output, Failure> {
+        let mut env = ChildEnv::default();
+        env.push(b"PATH", b"/usr/bin:/bin");
+        env.push(b"SCRIPT", script.as_bytes());
+        let call = Call {
+            plugin: "delegate",
+            cni_path: "",
+            env,
+            stdin: b"{\"cniVersion\":\"1.0.0\"}",
+            limit: Some(limit),
+            while_running: work,
+        };
+        // A delegate that runs $SCRIPT (it gets the config on stdin).
+        let dir = std::env::temp_dir().join(format!("meta-cni-inv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let wrapper = dir.join("delegate");
+        std::fs::write(&wrapper, "#!/bin/sh\neval \"$SCRIPT\"\n").unwrap();
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path = dir.display().to_string();
+        let out = ProcessInvoker.invoke(&Call {
+            cni_path: &path,
+            ..call
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    #[test]
+    fn our_work_runs_once_after_stdin_and_is_not_charged_to_the_delegate() {
+        let runs = std::cell::Cell::new(0);
+        let work = || {
+            runs.set(runs.get() + 1);
+            std::thread::sleep(Duration::from_millis(700));
+        };
+        // The delegate needs 0.2s of its 0.5s; our work takes 0.7s.
+        let out = sh(
+            "cat >/dev/null; sleep 0.2; echo ok",
+            Duration::from_millis(500),
+            Some(&work),
+        );
+        assert_eq!(out.map(|o| o.stdout), Ok(b"ok\n".to_vec()));
+        assert_eq!(runs.get(), 1);
+        // A delegate that overruns its own limit is still stopped.
+        let out = sh(
+            "cat >/dev/null; sleep 5",
+            Duration::from_millis(300),
+            Some(&work),
+        );
+        assert!(matches!(out, Err(Failure::TimedOut { .. })), "{out:?}");
+        assert_eq!(runs.get(), 2);
     }
 }

@@ -43,7 +43,7 @@ impl Invoker for ProcessInvoker {
         let (mut child, pipes) = spawn(&path, &call.env, deadline)?;
         let io = pipes
             .nonblocking()
-            .and_then(|p| p.drive(&mut child, call.stdin, deadline));
+            .and_then(|p| p.drive(&mut child, call.stdin, deadline, call.while_running));
         let finished = match io {
             Ok(v) => v,
             Err(Stop::Deadline(tail)) => {
@@ -297,7 +297,8 @@ impl Pipes {
         mut self,
         child: &mut Child,
         input: &[u8],
-        deadline: Option<Instant>,
+        mut deadline: Option<Instant>,
+        mut while_running: Option<&dyn Fn()>,
     ) -> Result<Finished, Stop> {
         let mut written = 0;
         if input.is_empty() {
@@ -313,6 +314,14 @@ impl Pipes {
         let mut our_stderr = io::stderr();
 
         while self.stdout.is_some() || self.stderr.is_some() {
+            if self.stdin.is_none() {
+                // The delegate has its config and works: our own work now.
+                if let Some(work) = while_running.take() {
+                    let started = Instant::now();
+                    work();
+                    deadline = deadline.and_then(|d| d.checked_add(started.elapsed()));
+                }
+            }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 return Err(Stop::Deadline(tail));
