@@ -13,6 +13,8 @@
 //! * [`plugin`]: one invocation end to end: stdin, env, dispatch, stdout.
 //! * [`cli`]: `--version`, `--help` and `validate`, for people.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod config;
 pub mod engine;
