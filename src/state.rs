@@ -14,13 +14,26 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Format version of the file.
 pub const FORMAT: u32 = 1;
+
+/// Retired record files kept per network directory for the next records
+/// to be written over in place. On some filesystems freeing the block of a
+/// file that was fsync'd is the expensive part of removing it (ext4 mounted
+/// with `discard`: ~0.5 ms, against ~10 µs for a rename), and writing into
+/// an allocated block makes the next fsync cheaper too. A spare holds no
+/// data (it is wiped when retired) and is not a record (its name starts
+/// with a dot).
+pub const SPARES: usize = 4;
+
+/// Records are padded with whitespace to a multiple of this, so a spare
+/// keeps its size (and its blocks) when a new record is written over it.
+const RECORD_BLOCK: usize = 4096;
 
 /// The request values a delegate environment was derived from at ADD.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,18 +81,30 @@ pub struct Record {
     pub pipelines: Vec<PipelineRecord>,
 }
 
-/// A record written and renamed into place but not yet on disk.
+/// A record written and renamed into place but not yet on disk: its data
+/// and then its directory entry still need an fsync each.
 #[derive(Debug)]
 pub struct Unsynced {
-    file: File,
+    /// `Some` until the data is synced.
+    file: Option<File>,
     dir: PathBuf,
 }
 
 impl Unsynced {
-    /// fsync the record's data, then its directory entry.
-    pub fn sync(self) -> io::Result<()> {
-        self.file.sync_data()?;
-        File::open(&self.dir)?.sync_all()
+    /// Do the next fsync; `Ok(true)` once both are done. Two steps, so that
+    /// each can overlap with a different delegate (each takes a journal
+    /// commit: 0.1-1 ms on a virtio disk).
+    pub fn step(&mut self) -> io::Result<bool> {
+        match self.file.take() {
+            Some(file) => file.sync_data().map(|()| false),
+            None => File::open(&self.dir)?.sync_all().map(|()| true),
+        }
+    }
+
+    /// Do what is left.
+    pub fn sync(mut self) -> io::Result<()> {
+        while !self.step()? {}
+        Ok(())
     }
 }
 
@@ -226,21 +251,26 @@ impl Store {
         record: &Record,
         durable: bool,
     ) -> io::Result<Option<Unsynced>> {
-        let bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
+        let mut bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
         let mut tmp = lock.state_path.clone().into_os_string();
         tmp.push(format!(".tmp.{}", std::process::id()));
         let tmp = PathBuf::from(tmp);
+        // The record this one replaces is kept as a spare, not freed.
+        let old = self.dir.join(format!(".old.{}", std::process::id()));
+        let replacing = fs::hard_link(&lock.state_path, &old).is_ok();
         let written = (|| {
-            let mut f = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&bytes)?;
+            let (f, size) = self.open_for_record(&tmp)?;
+            let size = usize::try_from(size).map_err(io::Error::other)?;
+            let len = size.max((bytes.len() + 1).next_multiple_of(RECORD_BLOCK));
+            bytes.push(b'\n');
+            bytes.resize(len, b' ');
+            f.write_all_at(&bytes, 0)?;
             fs::rename(&tmp, &lock.state_path)?;
             Ok(f)
         })();
+        if replacing {
+            let _ = self.retire(&old);
+        }
         let file = match written {
             Ok(f) => f,
             Err(e) => {
@@ -252,22 +282,96 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(Unsynced {
-            file,
+            file: Some(file),
             dir: self.dir.clone(),
         }))
+    }
+
+    fn spare(&self, n: usize) -> PathBuf {
+        self.dir.join(format!(".spare.{n}"))
+    }
+
+    /// A file at `tmp` to write a record into, and its size: a spare taken
+    /// over (renaming it is atomic, so two writers never get the same one),
+    /// else a new file.
+    fn open_for_record(&self, tmp: &Path) -> io::Result<(File, u64)> {
+        for n in 0..SPARES {
+            if fs::rename(self.spare(n), tmp).is_ok() {
+                let f = OpenOptions::new().write(true).open(tmp)?;
+                let size = f.metadata()?.len();
+                return Ok((f, size));
+            }
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)?;
+        Ok((f, 0))
+    }
+
+    /// Take the file at `path` out of use: it is renamed away at once (so
+    /// it is gone as a record), wiped, and kept as a spare if a slot is
+    /// free, else deleted.
+    fn retire(&self, path: &Path) -> io::Result<()> {
+        let private = self.dir.join(format!(".retired.{}", std::process::id()));
+        match fs::rename(path, &private) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let wiped = (|| {
+            let f = OpenOptions::new().write(true).open(&private)?;
+            let size = usize::try_from(f.metadata()?.len()).map_err(io::Error::other)?;
+            f.write_all_at(&vec![b' '; size], 0)
+        })();
+        if wiped.is_ok() {
+            // link(2) never replaces: a taken slot fails with EEXIST.
+            for n in 0..SPARES {
+                if fs::hard_link(&private, self.spare(n)).is_ok() {
+                    break;
+                }
+            }
+        }
+        fs::remove_file(&private)
     }
 
     /// Remove the record and the lock file (still holding the lock, so a
     /// waiter notices the file is gone and retries on a new one).
     pub fn remove(&self, lock: Lock) -> io::Result<()> {
-        match fs::remove_file(&lock.state_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+        self.retire(&lock.state_path)?;
         let _ = fs::remove_file(&lock.lock_path);
         drop(lock);
         Ok(())
+    }
+
+    /// Delete what a meta-cni killed in the middle of writing or retiring a
+    /// record left behind (`*.tmp.<pid>`, `.old.<pid>`, `.retired.<pid>`
+    /// of processes that no longer exist). Returns what was removed.
+    pub fn sweep_leftovers(&self) -> Vec<PathBuf> {
+        let mut removed = Vec::new();
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return removed;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let pid = [".tmp.", ".old.", ".retired."].iter().find_map(|mark| {
+                let (head, pid) = name.rsplit_once(mark)?;
+                let ok = match *mark {
+                    ".tmp." => head.ends_with(".json"),
+                    _ => head.is_empty(),
+                };
+                ok.then(|| pid.parse::<u32>().ok()).flatten()
+            });
+            let Some(pid) = pid else { continue };
+            let gone = !Path::new(&format!("/proc/{pid}")).exists();
+            if gone && fs::remove_file(e.path()).is_ok() {
+                removed.push(e.path());
+            }
+        }
+        removed
     }
 
     /// Every attachment with a record: (containerID, ifname), read from the
@@ -356,11 +460,81 @@ mod tests {
         assert!(raw.contains(r#"123456789012345678901234567890"#));
         assert_eq!(s.list().0, vec![("c1".to_string(), "eth0".to_string())]);
         s.remove(lock).unwrap();
+        let left: Vec<String> = fs::read_dir(s.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [".spare.0"], "no lock or temp file left");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn removed_records_become_wiped_spares_that_the_next_records_are_written_over() {
+        let root = tmp("spares");
+        let s = Store::new(&root, "net");
+        let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+        // Six attachments come and go: four spares are kept, the rest freed.
+        let mut inodes = Vec::new();
+        for i in 0..6 {
+            let cid = format!("c{i}");
+            let lock = s.lock(&cid, "eth0", true, None).unwrap().unwrap();
+            let r = record(&cid, "eth0");
+            s.save(&lock, &r, true).unwrap().unwrap().sync().unwrap();
+            let raw = fs::read(lock.state_path()).unwrap();
+            assert_eq!(raw.len() % RECORD_BLOCK, 0, "padded to whole blocks");
+            assert_eq!(s.load(&cid, "eth0"), Ok(Some(r)), "padding still parses");
+            inodes.push(ino(lock.state_path()));
+        }
+        for i in 0..6 {
+            let lock = s
+                .lock(&format!("c{i}"), "eth0", true, None)
+                .unwrap()
+                .unwrap();
+            s.remove(lock).unwrap();
+        }
         assert_eq!(
-            fs::read_dir(s.dir()).unwrap().count(),
-            0,
-            "no lock or temp file left"
+            names(s.dir()),
+            [".spare.0", ".spare.1", ".spare.2", ".spare.3"]
         );
+        for n in 0..SPARES {
+            let spare = s.spare(n);
+            assert!(inodes.contains(&ino(&spare)), "a retired record");
+            let data = fs::read(&spare).unwrap();
+            assert!(!data.is_empty() && data.iter().all(|b| *b == b' '), "wiped");
+            assert_eq!(
+                fs::metadata(&spare).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        // Spares are not records.
+        assert_eq!(s.list(), (vec![], vec![]));
+        // The next record takes a spare over, whole.
+        let spare_inode = ino(&s.spare(0));
+        let lock = s.lock("new", "eth0", true, None).unwrap().unwrap();
+        let r = record("new", "eth0");
+        s.save(&lock, &r, true).unwrap().unwrap().sync().unwrap();
+        assert_eq!(ino(lock.state_path()), spare_inode);
+        assert_eq!(s.load("new", "eth0"), Ok(Some(r.clone())));
+        // Rewriting a record keeps the one it replaces as a spare.
+        let before = ino(lock.state_path());
+        let mut r2 = r.clone();
+        r2.pipelines[0].name = "changed".into();
+        s.save(&lock, &r2, false).unwrap();
+        assert_eq!(s.load("new", "eth0"), Ok(Some(r2)));
+        assert_ne!(ino(lock.state_path()), before);
+        assert!((0..SPARES).any(|n| s.spare(n).exists() && ino(&s.spare(n)) == before));
+        // The first record took one spare, the rewrite another and gave the
+        // record it replaced back: record, lock and three spares.
+        assert_eq!(names(s.dir()).len(), 2 + SPARES - 1, "{:?}", names(s.dir()));
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -385,6 +559,46 @@ mod tests {
         fs::write(held.state_path(), b"{not json").unwrap();
         assert!(s.load("c1", "eth0").unwrap_err().contains("does not parse"));
         drop((held, ab));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn leftovers_of_dead_writers_are_swept_and_nothing_else() {
+        let root = tmp("sweep");
+        let s = Store::new(&root, "net");
+        s.ensure_dir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        let dead = child.id();
+        let alive = std::process::id();
+        let lock = s.lock("c1", "eth0", true, None).unwrap().unwrap();
+        s.save(&lock, &record("c1", "eth0"), false).unwrap();
+        for name in [
+            format!("c1-eth0.json.tmp.{dead}"),
+            format!(".old.{dead}"),
+            format!(".retired.{dead}"),
+            format!("c1-eth0.json.tmp.{alive}"),
+            format!(".retired.{alive}"),
+            ".spare.0".to_string(),
+            format!("x.tmp.{dead}"),
+        ] {
+            fs::write(s.dir().join(name), b" ").unwrap();
+        }
+        let mut swept: Vec<String> = s
+            .sweep_leftovers()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        swept.sort();
+        let mut want = vec![
+            format!(".old.{dead}"),
+            format!(".retired.{dead}"),
+            format!("c1-eth0.json.tmp.{dead}"),
+        ];
+        want.sort();
+        assert_eq!(swept, want);
+        assert_eq!(names(s.dir()).len(), 6, "{:?}", names(s.dir()));
+        assert!(s.load("c1", "eth0").unwrap().is_some());
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -123,7 +123,7 @@ impl Engine<'_> {
                 format_args!("{command} {} config: {shown}", d.plugin),
             );
         }
-        let sync = || self.sync_record();
+        let sync = || self.sync_record(false);
         let call = Call {
             plugin: &d.plugin,
             cni_path: d.env.get("CNI_PATH").unwrap_or(""),

@@ -139,23 +139,34 @@ impl Engine<'_> {
         let deadline = self.fresh_deadline();
         let lock = self.lock(deadline)?;
         // Recorded before the first delegate runs: a meta-cni killed half-way
-        // still leaves what DEL needs. Its fsync runs while the first
-        // delegate does, and in any case before ADD answers.
+        // still leaves what DEL needs. Its fsyncs run while the first
+        // delegates do, and in any case before ADD answers.
         let mut record = lock.as_ref().map(|_| self.new_record(&pipelines));
         if let Some(r) = &record {
             *self.unsynced.borrow_mut() = self.save(lock.as_ref(), r, true)?;
         }
         let outcome = self.add_pipelines(&mut pipelines, incoming, deadline, lock, record.as_mut());
-        self.sync_record();
+        self.sync_record(true);
         outcome
     }
 
-    /// fsync the record [`Engine::unsynced`] holds, if any.
-    pub(crate) fn sync_record(&self) {
-        let Some(record) = self.unsynced.borrow_mut().take() else {
+    /// fsync the record [`Engine::unsynced`] holds, if any: one step of it
+    /// (`all`: every step left).
+    pub(crate) fn sync_record(&self, all: bool) {
+        let mut slot = self.unsynced.borrow_mut();
+        let Some(record) = slot.as_mut() else {
             return;
         };
-        if let Err(e) = record.sync() {
+        let done = loop {
+            match record.step() {
+                Ok(true) => break Ok(()),
+                Ok(false) if all => {}
+                Ok(false) => return,
+                Err(e) => break Err(e),
+            }
+        };
+        *slot = None;
+        if let Err(e) = done {
             self.log.warn(
                 "",
                 format_args!("attachment record not synced to disk: {e}"),
@@ -470,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_record_is_synced_during_the_first_delegate_or_before_add_answers() {
+    fn the_first_record_is_synced_during_the_first_delegates_or_before_add_answers() {
         let dir = std::env::temp_dir().join(format!("meta-cni-engine-sync-{}", std::process::id()));
         let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "n", "stateDir": dir,
             "delegates": [{"name": "a", "type": "a"}, {"name": "b", "type": "b"}]});
@@ -499,12 +510,34 @@ mod tests {
                 unsynced: RefCell::default(),
             };
             engine.add().expect("ADD");
-            // Offered to the first delegate call; to the second only when the
-            // invoker left it undone. Done either way once ADD answers.
-            assert_eq!(*invoker.calls.borrow(), [true, !run_work]);
+            // Offered to the first two delegate calls (data, then the
+            // directory entry), whether the invoker ran it or not. Done
+            // either way once ADD answers.
+            assert_eq!(*invoker.calls.borrow(), [true, true]);
             assert!(engine.unsynced.borrow().is_none());
             engine.del().expect("DEL");
         }
+        // With one delegate, what it did not do is done before ADD answers.
+        let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "n", "stateDir": dir,
+            "delegates": [{"name": "a", "type": "a"}]});
+        let conf = crate::config::load(conf.to_string().as_bytes()).expect("config");
+        let invoker = Recorder {
+            run_work: true,
+            calls: RefCell::default(),
+        };
+        let engine = Engine {
+            conf: &conf,
+            req: &req,
+            env: &env,
+            invoker: &invoker,
+            log: &log,
+            state: Some(Store::new(&conf.state_dir, &conf.name)),
+            unsynced: RefCell::default(),
+        };
+        engine.add().expect("ADD");
+        assert_eq!(*invoker.calls.borrow(), [true]);
+        assert!(engine.unsynced.borrow().is_none());
+        engine.del().expect("DEL");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -142,6 +142,12 @@ impl Engine<'_> {
     /// holds them (an ADD in flight).
     fn gc_records(&self, valid: &BTreeSet<Attachment>, errors: &mut Vec<CniError>) {
         let Some(store) = &self.state else { return };
+        for path in store.sweep_leftovers() {
+            self.log.info(
+                "",
+                format_args!("GC: removed {}, left by a killed meta-cni", path.display()),
+            );
+        }
         let (records, unreadable) = store.list();
         for path in unreadable {
             self.log.warn(

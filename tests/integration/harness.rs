@@ -368,3 +368,24 @@ pub fn check_protocol(r: &RawRun) -> Result<Option<Value>, String> {
     }
     Ok(Some(doc))
 }
+
+/// A retired record kept for reuse (`.spare.N` in a network's state dir).
+pub fn is_spare(path: &std::path::Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(".spare."))
+        .is_some_and(|n| n.parse::<u8>().is_ok())
+}
+
+/// A spare holds no data, only spaces, and is private.
+pub fn check_spare(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let data = std::fs::read(path).expect("spare");
+    assert!(
+        data.iter().all(|b| *b == b' '),
+        "{} still holds data",
+        path.display()
+    );
+    let mode = std::fs::metadata(path).expect("spare").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", path.display());
+}

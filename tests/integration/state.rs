@@ -8,13 +8,26 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Records, lock files and anything else left in the state directories,
+/// except the spares kept for reuse, which are checked here: at most four
+/// per network, private, and holding nothing but spaces.
 fn state_files(s: &Setup) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(nets) = std::fs::read_dir(s.state_dir()) {
         for n in nets.flatten() {
+            let mut spares = 0;
             if let Ok(files) = std::fs::read_dir(n.path()) {
-                out.extend(files.flatten().map(|f| f.path()));
+                for f in files.flatten() {
+                    let path = f.path();
+                    if is_spare(&path) {
+                        spares += 1;
+                        check_spare(&path);
+                    } else {
+                        out.push(path);
+                    }
+                }
             }
+            assert!(spares <= 4, "{spares} spares in {}", n.path().display());
         }
     }
     out.sort();
