@@ -175,6 +175,7 @@ fn execute(
             .attachment_state
             .then(|| crate::state::Store::new(&conf.state_dir, &conf.name)),
         unsynced: Default::default(),
+        inherited: Default::default(),
     };
     match req.command {
         Command::Add => engine.add().map(|r| Some(r.to_json(conf.version))),

@@ -5,7 +5,7 @@
 use super::resolve::{with_prev_result, Delegate, Pipeline};
 use super::{Deadline, Engine};
 use crate::error::{code, CniError};
-use crate::invoke::{fmt_duration, Call, Failure, Output};
+use crate::invoke::{fmt_duration, Call, ChildEnv, Failure, Output};
 use crate::protocol::Command;
 use crate::result::CniResult;
 use crate::version::Version;
@@ -33,19 +33,18 @@ impl Engine<'_> {
         prev: Option<&CniResult>,
         deadline: Deadline,
     ) -> Result<Called, CniError> {
-        let who = p.who(d);
-        let scope = p.scope(d);
         let first = self.exec(p, d, command, &d.stdin, d.version, prev, deadline);
         let reported_v1 = matches!(&first, Err(Failure::Reported { code: 1, .. }));
         let out = match first {
             Ok(out) => out,
             Err(f) if reported_v1 && command != Command::Version => {
+                let who = p.who(d);
                 let original = f.into_error(&who);
                 let Some((stdin, v)) = self.negotiate(p, d, deadline, &original)? else {
                     return Err(original);
                 };
                 self.log.warn(
-                    &scope,
+                    &p.scope(d),
                     format_args!(
                         "{} does not take cniVersion {}; retrying {command} with {v}",
                         d.plugin, d.version
@@ -55,21 +54,22 @@ impl Engine<'_> {
                     .exec(p, d, command, &stdin, v, prev, deadline)
                     .map_err(|f| f.into_error(&who))?;
                 return Ok(Called {
-                    result: self.parse_result(&who, command, &out, v)?,
+                    result: self.parse_result(p, d, command, &out, v)?,
                     renegotiated: Some((stdin, v)),
                 });
             }
-            Err(f) => return Err(f.into_error(&who)),
+            Err(f) => return Err(f.into_error(&p.who(d))),
         };
         Ok(Called {
-            result: self.parse_result(&who, command, &out, d.version)?,
+            result: self.parse_result(p, d, command, &out, d.version)?,
             renegotiated: None,
         })
     }
 
     fn parse_result(
         &self,
-        who: &str,
+        p: &Pipeline,
+        d: &Delegate,
         command: Command,
         out: &Output,
         v: Version,
@@ -79,7 +79,7 @@ impl Engine<'_> {
         }
         CniResult::parse_slice(&out.stdout, v)
             .map(Some)
-            .map_err(|e| CniError::decode(format!("{who}: result does not parse: {e}")))
+            .map_err(|e| CniError::decode(format!("{}: result does not parse: {e}", p.who(d))))
     }
 
     /// Spawn the delegate once, logging the outcome.
@@ -94,7 +94,7 @@ impl Engine<'_> {
         prev: Option<&CniResult>,
         deadline: Deadline,
     ) -> Result<Output, Failure> {
-        let scope = p.scope(d);
+        use crate::config::LogLevel;
         if deadline.expired() {
             let e = Failure::Reported {
                 code: code::DELEGATE_TIMEOUT,
@@ -102,7 +102,7 @@ impl Engine<'_> {
                 details: String::new(),
             };
             self.log.error(
-                &scope,
+                &p.scope(d),
                 format_args!("{command} {} not run: time is up", d.plugin),
             );
             return Err(e);
@@ -114,12 +114,12 @@ impl Engine<'_> {
             }
             _ => Cow::Owned(with_prev_result(stdin, prev_json.as_ref())),
         };
-        if self.log.enabled(crate::config::LogLevel::Debug) && command != Command::Version {
+        if self.log.enabled(LogLevel::Debug) && command != Command::Version {
             let shown = serde_json::from_slice(&stdin)
                 .map(|v| crate::log::redact(&v).to_string())
                 .unwrap_or_default();
             self.log.debug(
-                &scope,
+                &p.scope(d),
                 format_args!("{command} {} config: {shown}", d.plugin),
             );
         }
@@ -127,7 +127,11 @@ impl Engine<'_> {
         let call = Call {
             plugin: &d.plugin,
             cni_path: d.env.get("CNI_PATH").unwrap_or(""),
-            env: d.env.environment(&self.env.vars, command.as_str()),
+            env: d.env.environment(
+                self.inherited
+                    .get_or_init(|| ChildEnv::inherited(&self.env.vars)),
+                command.as_str(),
+            ),
             stdin: &stdin,
             limit: deadline.limit(d.timeout),
             while_running: self
@@ -138,19 +142,26 @@ impl Engine<'_> {
         };
         let started = Instant::now();
         let outcome = self.invoker.invoke(&call);
-        let took = fmt_duration(started.elapsed());
-        match &outcome {
-            Ok(_) => self
-                .log
-                .info(&scope, format_args!("{command} {} ok in {took}", d.plugin)),
-            Err(f) => self.log.error(
-                &scope,
-                format_args!(
-                    "{command} {} failed in {took}: {}",
-                    d.plugin,
-                    f.clone().into_error("")
+        let level = match outcome {
+            Ok(_) => LogLevel::Info,
+            Err(_) => LogLevel::Error,
+        };
+        if self.log.enabled(level) {
+            let took = fmt_duration(started.elapsed());
+            match &outcome {
+                Ok(_) => self.log.info(
+                    &p.scope(d),
+                    format_args!("{command} {} ok in {took}", d.plugin),
                 ),
-            ),
+                Err(f) => self.log.error(
+                    &p.scope(d),
+                    format_args!(
+                        "{command} {} failed in {took}: {}",
+                        d.plugin,
+                        f.clone().into_error("")
+                    ),
+                ),
+            }
         }
         outcome
     }

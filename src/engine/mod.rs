@@ -9,13 +9,13 @@ mod verbs;
 
 use crate::config::{MetaConfig, ResultMode};
 use crate::error::{code, CniError};
-use crate::invoke::Invoker;
+use crate::invoke::{ChildEnv, Invoker};
 use crate::log::Logger;
 use crate::protocol::{Command, Env, Request};
 use crate::result::CniResult;
 use crate::state::{Lock, Record, Store, Unsynced};
 use resolve::Pipeline;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::time::{Duration, Instant};
 
 /// Everything one invocation works with.
@@ -31,6 +31,8 @@ pub struct Engine<'a> {
     /// (meta-cni would only wait for it), or at the latest before ADD
     /// answers.
     pub unsynced: RefCell<Option<Unsynced>>,
+    /// Our environment as delegates inherit it, built on first use.
+    pub inherited: OnceCell<ChildEnv>,
 }
 
 /// A point in time by which an operation must be done (`None`: no limit).
@@ -508,6 +510,7 @@ mod tests {
                 log: &log,
                 state: Some(Store::new(&conf.state_dir, &conf.name)),
                 unsynced: RefCell::default(),
+                inherited: OnceCell::new(),
             };
             engine.add().expect("ADD");
             // Offered to the first two delegate calls (data, then the
@@ -533,6 +536,7 @@ mod tests {
             log: &log,
             state: Some(Store::new(&conf.state_dir, &conf.name)),
             unsynced: RefCell::default(),
+            inherited: OnceCell::new(),
         };
         engine.add().expect("ADD");
         assert_eq!(*invoker.calls.borrow(), [true]);

@@ -12,8 +12,6 @@ use crate::version::Version;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 /// Annotation keys announcing template instances:
@@ -31,33 +29,27 @@ impl EnvDelta {
         self.0.get(key).and_then(|v| v.as_deref())
     }
 
-    /// The child's whole environment: `base` with this delta and
+    /// The child's whole environment: `base` (our own environment without
+    /// `CNI_COMMAND`, see [`ChildEnv::inherited`]) with this delta and
     /// `CNI_COMMAND` applied.
-    pub fn environment(&self, base: &[(OsString, OsString)], command: &str) -> ChildEnv {
-        let size = |k: &[u8], v: &[u8]| k.len() + v.len() + 2;
-        let bytes = base
-            .iter()
-            .map(|(k, v)| size(k.as_bytes(), v.as_bytes()))
-            .chain(
-                self.0
-                    .iter()
-                    .map(|(k, v)| size(k.as_bytes(), v.as_deref().unwrap_or_default().as_bytes())),
-            )
-            .sum::<usize>()
-            + size(b"CNI_COMMAND", command.as_bytes());
-        let mut out = ChildEnv::with_capacity(base.len() + self.0.len() + 1, bytes);
-        for (k, v) in base {
-            let inherited =
-                k != "CNI_COMMAND" && k.to_str().map_or(true, |k| !self.0.contains_key(k));
-            if inherited {
-                out.push(k.as_bytes(), v.as_bytes());
+    pub fn environment(&self, base: &ChildEnv, command: &str) -> ChildEnv {
+        let mut out = if self.0.is_empty() {
+            base.clone()
+        } else {
+            let mut out =
+                ChildEnv::with_capacity(base.len() + self.0.len() + 1, base.bytes() + 256);
+            for (k, v) in base.iter() {
+                if !std::str::from_utf8(k).is_ok_and(|k| self.0.contains_key(k)) {
+                    out.push(k, v);
+                }
             }
-        }
-        for (k, v) in &self.0 {
-            if let Some(v) = v {
-                out.push(k.as_bytes(), v.as_bytes());
+            for (k, v) in &self.0 {
+                if let Some(v) = v {
+                    out.push(k.as_bytes(), v.as_bytes());
+                }
             }
-        }
+            out
+        };
         out.push(b"CNI_COMMAND", command.as_bytes());
         out
     }
@@ -379,6 +371,7 @@ pub fn with_prev_result(stdin: &[u8], prev: Option<&Value>) -> Vec<u8> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
 
     #[test]
     fn prev_result_is_spliced_as_the_last_key() {
@@ -424,7 +417,7 @@ mod tests {
             (OsString::from("CNI_COMMAND"), OsString::from("ADD")),
             (OsString::from("CNI_ARGS"), OsString::from("x=y")),
         ];
-        let env = d.environment(&base, "DEL");
+        let env = d.environment(&ChildEnv::inherited(&base), "DEL");
         let get = |k: &str| env.get(k).map(|v| std::str::from_utf8(v).unwrap());
         assert_eq!(get("A"), None);
         assert_eq!(get("CNI_ARGS"), None);

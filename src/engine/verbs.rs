@@ -73,6 +73,7 @@ impl Engine<'_> {
             log: self.log,
             state: None,
             unsynced: RefCell::default(),
+            inherited: self.inherited.clone(),
         }
     }
 

@@ -6,7 +6,8 @@
 mod process;
 
 use crate::error::{code, CniError};
-use std::ffi::CStr;
+use std::ffi::{CStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,6 +60,23 @@ impl ChildEnv {
             ends: Vec::with_capacity(vars),
             refused: None,
         }
+    }
+
+    /// Our own environment as children inherit it: everything but
+    /// `CNI_COMMAND`, which each call sets.
+    pub fn inherited(vars: &[(OsString, OsString)]) -> ChildEnv {
+        let kept = || vars.iter().filter(|(k, _)| k != "CNI_COMMAND");
+        let bytes: usize = kept().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut env = ChildEnv::with_capacity(vars.len() + 1, bytes + 32);
+        for (k, v) in kept() {
+            env.push(k.as_bytes(), v.as_bytes());
+        }
+        env
+    }
+
+    /// Bytes of all entries.
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
     }
 
     /// Add `key=value`. A key or value holding a NUL byte cannot be passed
