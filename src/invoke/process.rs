@@ -310,7 +310,10 @@ impl Pipes {
         let mut status = None;
         let mut exited_at: Option<Instant> = None;
         let mut last_check = Instant::now();
-        let mut buf = [0u8; 16 * 1024];
+        // Results are small: one page of stack per read is plenty (an 8 MiB
+        // output costs 2048 reads), and pages a CNI call never touches are
+        // page faults it never pays.
+        let mut buf = [0u8; 4096];
         let mut our_stderr = io::stderr();
 
         while self.stdout.is_some() || self.stderr.is_some() {
