@@ -123,7 +123,7 @@ impl Engine<'_> {
                 format_args!("{command} {} config: {shown}", d.plugin),
             );
         }
-        let sync = || self.sync_record(false);
+        let sync = || self.start_sync();
         let call = Call {
             plugin: &d.plugin,
             cni_path: d.env.get("CNI_PATH").unwrap_or(""),
@@ -134,10 +134,7 @@ impl Engine<'_> {
             ),
             stdin: &stdin,
             limit: deadline.limit(d.timeout),
-            while_running: self
-                .unsynced
-                .borrow()
-                .is_some()
+            while_running: matches!(*self.unsynced.borrow(), super::PendingSync::Waiting(_))
                 .then_some(&sync as &dyn Fn()),
         };
         let started = Instant::now();

@@ -27,12 +27,22 @@ pub struct Engine<'a> {
     pub log: &'a Logger,
     /// Attachment state, unless `attachmentState: false`.
     pub state: Option<Store>,
-    /// A record still to be fsync'd: done while the next delegate runs
-    /// (meta-cni would only wait for it), or at the latest before ADD
-    /// answers.
-    pub unsynced: RefCell<Option<Unsynced>>,
+    /// The first record's fsync: started once the first delegate runs,
+    /// finished before ADD answers.
+    pub unsynced: RefCell<PendingSync>,
     /// Our environment as delegates inherit it, built on first use.
     pub inherited: OnceCell<ChildEnv>,
+}
+
+/// Where the fsync of an ADD's first record stands.
+#[derive(Debug, Default)]
+pub enum PendingSync {
+    #[default]
+    Done,
+    /// Written, not yet on disk.
+    Waiting(Unsynced),
+    /// On a helper thread, alongside the delegates.
+    Running(std::thread::JoinHandle<std::io::Result<()>>),
 }
 
 /// A point in time by which an operation must be done (`None`: no limit).
@@ -145,29 +155,60 @@ impl Engine<'_> {
         // delegates do, and in any case before ADD answers.
         let mut record = lock.as_ref().map(|_| self.new_record(&pipelines));
         if let Some(r) = &record {
-            *self.unsynced.borrow_mut() = self.save(lock.as_ref(), r, true)?;
+            if let Some(u) = self.save(lock.as_ref(), r, true)? {
+                *self.unsynced.borrow_mut() = PendingSync::Waiting(u);
+            }
         }
         let outcome = self.add_pipelines(&mut pipelines, incoming, deadline, lock, record.as_mut());
-        self.sync_record(true);
+        self.finish_sync();
         outcome
     }
 
-    /// fsync the record [`Engine::unsynced`] holds, if any: one step of it
-    /// (`all`: every step left).
-    pub(crate) fn sync_record(&self, all: bool) {
+    /// Start the record's fsync on a helper thread, so that the two device
+    /// flushes it takes overlap with the delegates (all of them, not just
+    /// the one running now). Called once the first delegate runs, so
+    /// starting the thread costs no time either. Without a thread, it is
+    /// done here.
+    pub(crate) fn start_sync(&self) {
         let mut slot = self.unsynced.borrow_mut();
-        let Some(record) = slot.as_mut() else {
+        let PendingSync::Waiting(record) = std::mem::take(&mut *slot) else {
             return;
         };
-        let done = loop {
-            match record.step() {
-                Ok(true) => break Ok(()),
-                Ok(false) if all => {}
-                Ok(false) => return,
-                Err(e) => break Err(e),
-            }
+        // The record goes over a channel so that it is still ours if the
+        // thread cannot be started.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Unsynced>(1);
+        let spawned = std::thread::Builder::new()
+            .name("fsync".into())
+            .stack_size(64 * 1024)
+            .spawn(move || rx.recv().map_or(Ok(()), Unsynced::sync));
+        let inline = match spawned {
+            Ok(handle) => match tx.send(record) {
+                Ok(()) => {
+                    *slot = PendingSync::Running(handle);
+                    return;
+                }
+                Err(std::sync::mpsc::SendError(record)) => record,
+            },
+            Err(_) => record,
         };
-        *slot = None;
+        drop(slot);
+        self.synced(inline.sync());
+    }
+
+    /// Make sure the record is on disk (waiting for the helper thread, or
+    /// doing the fsync here if it was never started).
+    pub(crate) fn finish_sync(&self) {
+        let done = match std::mem::take(&mut *self.unsynced.borrow_mut()) {
+            PendingSync::Done => return,
+            PendingSync::Waiting(record) => record.sync(),
+            PendingSync::Running(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the fsync thread panicked"))),
+        };
+        self.synced(done);
+    }
+
+    fn synced(&self, done: std::io::Result<()>) {
         if let Err(e) = done {
             self.log.warn(
                 "",
@@ -513,14 +554,14 @@ mod tests {
                 inherited: OnceCell::new(),
             };
             engine.add().expect("ADD");
-            // Offered to the first two delegate calls (data, then the
-            // directory entry), whether the invoker ran it or not. Done
-            // either way once ADD answers.
-            assert_eq!(*invoker.calls.borrow(), [true, true]);
-            assert!(engine.unsynced.borrow().is_none());
+            // Offered to the first delegate call, and to the next ones
+            // only while the invoker did not take it. Done either way once
+            // ADD answers.
+            assert_eq!(*invoker.calls.borrow(), [true, !run_work]);
+            assert!(matches!(*engine.unsynced.borrow(), PendingSync::Done));
             engine.del().expect("DEL");
         }
-        // With one delegate, what it did not do is done before ADD answers.
+        // With one delegate too.
         let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "n", "stateDir": dir,
             "delegates": [{"name": "a", "type": "a"}]});
         let conf = crate::config::load(conf.to_string().as_bytes()).expect("config");
@@ -540,7 +581,7 @@ mod tests {
         };
         engine.add().expect("ADD");
         assert_eq!(*invoker.calls.borrow(), [true]);
-        assert!(engine.unsynced.borrow().is_none());
+        assert!(matches!(*engine.unsynced.borrow(), PendingSync::Done));
         engine.del().expect("DEL");
         let _ = std::fs::remove_dir_all(&dir);
     }
