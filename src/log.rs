@@ -18,6 +18,11 @@ enum Sink {
     File(File),
 }
 
+/// Longest line written; the rest of a longer one (a debug dump of a huge
+/// config, say) is cut and counted, so one event stays one readable line
+/// and one `write(2)`.
+pub const MAX_LINE: usize = 64 * 1024;
+
 /// A logger for one invocation.
 pub struct Logger {
     level: LogLevel,
@@ -94,6 +99,15 @@ impl Logger {
         let _ = write!(line, ": {msg}");
         // One line per event, even if a message has newlines in it.
         let mut line = line.replace('\n', "\\n");
+        if line.len() > MAX_LINE {
+            let mut end = MAX_LINE;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            let cut = line.len() - end;
+            line.truncate(end);
+            let _ = write!(line, " ... [{cut} bytes cut]");
+        }
         line.push('\n');
         let mut sink = match self.sink.lock() {
             Ok(s) => s,
@@ -237,5 +251,29 @@ mod tests {
         assert_eq!(r["nested"][0]["subnet"], "10.0.0.0/24");
         assert_eq!(r["etcd_key"], "");
         assert_eq!(r["type"], "calico");
+    }
+
+    #[test]
+    fn a_huge_message_is_one_capped_line() {
+        let dir = std::env::temp_dir().join(format!("meta-cni-log-cap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("meta.log");
+        let mut log = Logger::stderr(LogLevel::Debug);
+        log.to_file(&path, 100).expect("log file");
+        let huge = "é".repeat(600 * 1024) + "\nsecond line";
+        log.debug("delegate=x", format_args!("{huge}"));
+        log.info("", format_args!("next"));
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "one line per event");
+        assert!(lines[0].len() <= MAX_LINE + 40, "{}", lines[0].len());
+        assert!(
+            lines[0].ends_with(" bytes cut]"),
+            "{}",
+            &lines[0][lines[0].len() - 60..]
+        );
+        assert!(lines[1].ends_with(": next"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
