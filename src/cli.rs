@@ -195,7 +195,10 @@ fn validate_config(label: &str, bytes: &[u8], cni_path: &str, out: &mut String) 
     for w in &conf.warnings {
         report(false, format!("warning: {w}"));
     }
-    for w in capability_warnings(&conf) {
+    for w in capability_warnings(&conf)
+        .into_iter()
+        .chain(name_collision_warnings(&conf))
+    {
         report(false, format!("warning: {w}"));
     }
     let mut versions: BTreeMap<String, Result<Vec<String>, String>> = BTreeMap::new();
@@ -322,6 +325,62 @@ fn capability_warnings(conf: &MetaConfig) -> Vec<String> {
         && !top.contains("io.kubernetes.cri.pod-annotations")
     {
         out.push("template pipelines need the capability io.kubernetes.cri.pod-annotations at the top level, or no GRES annotation reaches meta-cni".to_string());
+    }
+    out
+}
+
+/// Plugins that name host state after (network name, container ID), so two
+/// of them with one network name in one attachment share (and break) it.
+const KEYED_BY_NETWORK_NAME: &[(&str, &str)] = &[
+    ("bandwidth", "its ifb device"),
+    ("portmap", "its iptables chains"),
+    ("firewall", "its iptables chains"),
+];
+
+/// Delegates that would collide on host state in one attachment: a keyed
+/// plugin in a template pipeline whose network name is the same in every
+/// instance, or two of one keyed plugin with one network name.
+fn name_collision_warnings(conf: &MetaConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen: BTreeMap<(&str, &str), String> = BTreeMap::new();
+    for p in &conf.pipelines {
+        for d in &p.delegates {
+            let Some(what) = KEYED_BY_NETWORK_NAME
+                .iter()
+                .find(|(plugin, _)| *plugin == d.plugin)
+                .map(|(_, what)| *what)
+            else {
+                continue;
+            };
+            let net = d
+                .conf
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(&d.name);
+            let fixed = !net.contains("{{");
+            let label = if p.name.is_empty() {
+                format!("delegate {:?}", d.name)
+            } else {
+                format!("pipeline {:?} delegate {:?}", p.name, d.name)
+            };
+            if fixed && matches!(p.target, Target::Template(_)) {
+                out.push(format!(
+                    "{label} ({}) has the network name {net:?} in every instance of the template pipeline, and {} names {what} after the network name and container: a second instance collides with the first. Make the name differ per instance, e.g. \"name\": \"{net}-{{{{.Gres.Index}}}}\"",
+                    d.plugin, d.plugin
+                ));
+            }
+            if fixed {
+                match seen.entry((d.plugin.as_str(), net)) {
+                    std::collections::btree_map::Entry::Occupied(first) => out.push(format!(
+                        "{} and {label} are both {} with the network name {net:?}; {} names {what} after the network name and container, so they collide. Give them different names",
+                        first.get(), d.plugin, d.plugin
+                    )),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(label);
+                    }
+                }
+            }
+        }
     }
     out
 }

@@ -117,3 +117,48 @@ fn del_of_a_config_broken_since_add_replays_the_record() {
     // ADD and CHECK never run a broken config.
     s.run("ADD", &broken).err(7);
 }
+
+#[test]
+fn validate_warns_when_delegates_would_share_host_state_by_network_name() {
+    let s = Setup::new(&["bandwidth", "portmap", "sriov"]);
+    let bin = s.bin.display().to_string();
+    let check = |conf: serde_json::Value| {
+        let path = s.path("names.conf");
+        std::fs::write(&path, conf.to_string()).expect("write");
+        let r = cli(
+            &["validate", "--cni-path", &bin, path.to_str().unwrap_or("")],
+            &BTreeMap::new(),
+        );
+        assert_eq!(r.code, 0, "warnings do not fail validation:\n{}", r.stdout);
+        r.stdout
+    };
+    let caps =
+        json!({"io.kubernetes.cri.pod-annotations": true, "portMappings": true, "bandwidth": true});
+    let out = check(
+        json!({"cniVersion": "1.0.0", "name": "n", "type": "meta-cni", "capabilities": caps,
+        "pipelines": [
+            {"name": "eth", "ifName": "eth0", "delegates": [{"name": "pm", "type": "portmap"}]},
+            {"name": "net1", "ifName": "net1", "delegates": [{"name": "pm", "type": "portmap"}]},
+            {"name": "roce", "ifNamePrefix": "roce", "delegates": [
+                {"name": "sriov", "type": "sriov"},
+                {"name": "bw", "type": "bandwidth"}]}]}),
+    );
+    for needle in [
+        "pipeline \"roce\" delegate \"bw\" (bandwidth) has the network name \"bw\" in every instance",
+        "\"name\": \"bw-{{.Gres.Index}}\"",
+        "pipeline \"eth\" delegate \"pm\" and pipeline \"net1\" delegate \"pm\" are both portmap",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing from:\n{out}");
+    }
+    assert!(!out.contains("\"sriov\" (sriov) has"), "{out}");
+    // Names that differ per instance and per pipeline: no warning.
+    let out = check(
+        json!({"cniVersion": "1.0.0", "name": "n", "type": "meta-cni", "capabilities": caps,
+        "pipelines": [
+            {"name": "eth", "ifName": "eth0", "delegates": [{"name": "pm", "type": "portmap"}]},
+            {"name": "net1", "ifName": "net1", "delegates": [{"name": "pm1", "type": "portmap"}]},
+            {"name": "roce", "ifNamePrefix": "roce", "delegates": [
+                {"name": "bw", "conf": {"type": "bandwidth", "name": "bw-{{.Gres.Index}}"}}]}]}),
+    );
+    assert!(!out.contains("warning"), "{out}");
+}
