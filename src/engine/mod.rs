@@ -525,10 +525,8 @@ mod tests {
 
     #[test]
     fn the_first_record_is_synced_during_the_first_delegates_or_before_add_answers() {
+        use serde_json::json;
         let dir = std::env::temp_dir().join(format!("meta-cni-engine-sync-{}", std::process::id()));
-        let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "n", "stateDir": dir,
-            "delegates": [{"name": "a", "type": "a"}, {"name": "b", "type": "b"}]});
-        let conf = crate::config::load(conf.to_string().as_bytes()).expect("config");
         let env = Env::from_pairs([
             ("CNI_COMMAND", "ADD"),
             ("CNI_CONTAINERID", "c1"),
@@ -538,7 +536,21 @@ mod tests {
         ]);
         let req = crate::protocol::parse_request(&env).expect("request");
         let log = Logger::stderr(crate::config::LogLevel::Error);
-        for run_work in [true, false] {
+        let delegates = [
+            json!({"name": "a", "type": "a"}),
+            json!({"name": "b", "type": "b"}),
+        ];
+        // Offered to the first delegate call, and to the next ones only
+        // while the invoker did not take it. Done either way once ADD
+        // answers, with one delegate too.
+        for (n, run_work, offered) in [
+            (2, true, vec![true, false]),
+            (2, false, vec![true, true]),
+            (1, true, vec![true]),
+        ] {
+            let conf = json!({"cniVersion": "1.0.0", "name": "n", "stateDir": dir,
+                "delegates": delegates[..n]});
+            let conf = crate::config::load(conf.to_string().as_bytes()).expect("config");
             let invoker = Recorder {
                 run_work,
                 calls: RefCell::default(),
@@ -554,35 +566,10 @@ mod tests {
                 inherited: OnceCell::new(),
             };
             engine.add().expect("ADD");
-            // Offered to the first delegate call, and to the next ones
-            // only while the invoker did not take it. Done either way once
-            // ADD answers.
-            assert_eq!(*invoker.calls.borrow(), [true, !run_work]);
+            assert_eq!(*invoker.calls.borrow(), offered);
             assert!(matches!(*engine.unsynced.borrow(), PendingSync::Done));
             engine.del().expect("DEL");
         }
-        // With one delegate too.
-        let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "n", "stateDir": dir,
-            "delegates": [{"name": "a", "type": "a"}]});
-        let conf = crate::config::load(conf.to_string().as_bytes()).expect("config");
-        let invoker = Recorder {
-            run_work: true,
-            calls: RefCell::default(),
-        };
-        let engine = Engine {
-            conf: &conf,
-            req: &req,
-            env: &env,
-            invoker: &invoker,
-            log: &log,
-            state: Some(Store::new(&conf.state_dir, &conf.name)),
-            unsynced: RefCell::default(),
-            inherited: OnceCell::new(),
-        };
-        engine.add().expect("ADD");
-        assert_eq!(*invoker.calls.borrow(), [true]);
-        assert!(matches!(*engine.unsynced.borrow(), PendingSync::Done));
-        engine.del().expect("DEL");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
