@@ -152,18 +152,27 @@ impl Store {
         wait: bool,
         deadline: Option<Instant>,
     ) -> io::Result<Option<Lock>> {
-        self.ensure_dir()?;
         let stem = Self::stem(container_id, ifname);
         let lock_path = self.dir.join(format!(".{stem}.lock"));
         let state_path = self.dir.join(format!("{stem}.json"));
         let mut nap = Duration::from_millis(1);
-        loop {
-            let f = OpenOptions::new()
+        let open = || {
+            OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
                 .mode(0o600)
-                .open(&lock_path)?;
+                .open(&lock_path)
+        };
+        loop {
+            // The directories are made the first time only.
+            let f = match open() {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.ensure_dir()?;
+                    open()?
+                }
+                f => f?,
+            };
             match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
                 Ok(held) => {
                     // The holder before us may have removed the file: only a
@@ -244,13 +253,15 @@ impl Store {
         let mut tmp = lock.state_path.clone().into_os_string();
         tmp.push(format!(".tmp.{}", std::process::id()));
         let tmp = PathBuf::from(tmp);
-        // The record this one replaces is kept as a spare, not freed.
+        // The record an update replaces is kept as a spare, not freed. (An
+        // ADD's first record normally replaces none; a repeated ADD's old
+        // record is simply freed.)
         let old = self.dir.join(format!(".old.{}", std::process::id()));
-        let replacing = fs::hard_link(&lock.state_path, &old).is_ok();
+        let replacing = !durable && fs::hard_link(&lock.state_path, &old).is_ok();
         let written = (|| {
-            let (f, size) = self.open_for_record(&tmp)?;
-            let size = usize::try_from(size).map_err(io::Error::other)?;
-            let len = size.max((bytes.len() + 1).next_multiple_of(RECORD_BLOCK));
+            let f = self.open_for_record(&tmp)?;
+            // A larger spare keeps its tail of spaces (it was wiped).
+            let len = (bytes.len() + 1).next_multiple_of(RECORD_BLOCK);
             bytes.push(b'\n');
             bytes.resize(len, b' ');
             f.write_all_at(&bytes, 0)?;
@@ -280,24 +291,20 @@ impl Store {
         self.dir.join(format!(".spare.{n}"))
     }
 
-    /// A file at `tmp` to write a record into, and its size: a spare taken
-    /// over (renaming it is atomic, so two writers never get the same one),
-    /// else a new file.
-    fn open_for_record(&self, tmp: &Path) -> io::Result<(File, u64)> {
+    /// A file at `tmp` to write a record into: a spare taken over (renaming
+    /// it is atomic, so two writers never get the same one), else a new file.
+    fn open_for_record(&self, tmp: &Path) -> io::Result<File> {
         for n in 0..SPARES {
             if fs::rename(self.spare(n), tmp).is_ok() {
-                let f = OpenOptions::new().write(true).open(tmp)?;
-                let size = f.metadata()?.len();
-                return Ok((f, size));
+                return OpenOptions::new().write(true).open(tmp);
             }
         }
-        let f = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .mode(0o600)
-            .open(tmp)?;
-        Ok((f, 0))
+            .open(tmp)
     }
 
     /// Take the file at `path` out of use: it is renamed away at once (so
