@@ -156,20 +156,29 @@ impl Store {
         let lock_path = self.dir.join(format!(".{stem}.lock"));
         let state_path = self.dir.join(format!("{stem}.json"));
         let mut nap = Duration::from_millis(1);
-        let open = || {
+        let open = |create: bool| {
             OpenOptions::new()
-                .create(true)
+                .create(create)
                 .truncate(false)
                 .write(true)
                 .mode(0o600)
                 .open(&lock_path)
         };
         loop {
-            // The directories are made the first time only.
-            let f = match open() {
+            let f = match open(false) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    self.ensure_dir()?;
-                    open()?
+                    // A new attachment: its lock file is a spare one if
+                    // there is one (creating a file costs ~0.3 ms here when
+                    // the file system is cold), else a new one. The
+                    // directories are made the first time only.
+                    self.reuse_lock_file(&lock_path);
+                    match open(true) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            self.ensure_dir()?;
+                            open(true)?
+                        }
+                        f => f?,
+                    }
                 }
                 f => f?,
             };
@@ -256,7 +265,7 @@ impl Store {
         // The record an update replaces is kept as a spare, not freed. (An
         // ADD's first record normally replaces none; a repeated ADD's old
         // record is simply freed.)
-        let old = self.dir.join(format!(".old.{}", std::process::id()));
+        let old = self.private("old");
         let replacing = !durable && fs::hard_link(&lock.state_path, &old).is_ok();
         let written = (|| {
             let f = self.open_for_record(&tmp)?;
@@ -291,6 +300,45 @@ impl Store {
         self.dir.join(format!(".spare.{n}"))
     }
 
+    fn lock_spare(&self, n: usize) -> PathBuf {
+        self.dir.join(format!(".lockspare.{n}"))
+    }
+
+    /// A name of this process's own in the state directory.
+    fn private(&self, what: &str) -> PathBuf {
+        self.dir.join(format!(".{what}.{}", std::process::id()))
+    }
+
+    /// Keep the file at `private` under the first free `slot(n)` (link(2)
+    /// never replaces: a taken slot fails with EEXIST), then drop the
+    /// private name (which frees the file if no slot was free).
+    fn park(&self, private: &Path, slot: impl Fn(usize) -> PathBuf) -> io::Result<()> {
+        for n in 0..SPARES {
+            if fs::hard_link(private, slot(n)).is_ok() {
+                break;
+            }
+        }
+        fs::remove_file(private)
+    }
+
+    /// Put a spare lock file at `lock_path` if there is one: taken over by
+    /// renaming it to a private name (atomic: no two processes get the
+    /// same), then linked into place (never replacing a lock file someone
+    /// else made meanwhile; ours goes back to the spares then). Best effort.
+    fn reuse_lock_file(&self, lock_path: &Path) {
+        let private = self.private("lockclaim");
+        for n in 0..SPARES {
+            if fs::rename(self.lock_spare(n), &private).is_ok() {
+                if fs::hard_link(&private, lock_path).is_ok() {
+                    let _ = fs::remove_file(&private);
+                } else {
+                    let _ = self.park(&private, |n| self.lock_spare(n));
+                }
+                return;
+            }
+        }
+    }
+
     /// A file at `tmp` to write a record into: a spare taken over (renaming
     /// it is atomic, so two writers never get the same one), else a new file.
     fn open_for_record(&self, tmp: &Path) -> io::Result<File> {
@@ -311,7 +359,7 @@ impl Store {
     /// it is gone as a record), wiped, and kept as a spare if a slot is
     /// free, else deleted.
     fn retire(&self, path: &Path) -> io::Result<()> {
-        let private = self.dir.join(format!(".retired.{}", std::process::id()));
+        let private = self.private("retired");
         match fs::rename(path, &private) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -322,22 +370,31 @@ impl Store {
             let size = usize::try_from(f.metadata()?.len()).map_err(io::Error::other)?;
             f.write_all_at(&vec![b' '; size], 0)
         })();
-        if wiped.is_ok() {
-            // link(2) never replaces: a taken slot fails with EEXIST.
-            for n in 0..SPARES {
-                if fs::hard_link(&private, self.spare(n)).is_ok() {
-                    break;
-                }
-            }
+        if wiped.is_err() {
+            return fs::remove_file(&private);
         }
-        fs::remove_file(&private)
+        self.park(&private, |n| self.spare(n))
     }
 
     /// Remove the record and the lock file (still holding the lock, so a
     /// waiter notices the file is gone and retries on a new one).
     pub fn remove(&self, lock: Lock) -> io::Result<()> {
         self.retire(&lock.state_path)?;
-        let _ = fs::remove_file(&lock.lock_path);
+        // The lock file is kept as a spare for the next attachment: renamed
+        // into a free slot, so a waiter holding it open finds it gone from
+        // the path once it gets the lock, and retries. Two removers that
+        // pick the same free slot at once just free one of the two files.
+        match (0..SPARES)
+            .map(|n| self.lock_spare(n))
+            .find(|p| !p.exists())
+        {
+            Some(slot) => {
+                let _ = fs::rename(&lock.lock_path, slot);
+            }
+            None => {
+                let _ = fs::remove_file(&lock.lock_path);
+            }
+        }
         drop(lock);
         Ok(())
     }
@@ -353,14 +410,16 @@ impl Store {
         for e in entries.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            let pid = [".tmp.", ".old.", ".retired."].iter().find_map(|mark| {
-                let (head, pid) = name.rsplit_once(mark)?;
-                let ok = match *mark {
-                    ".tmp." => head.ends_with(".json"),
-                    _ => head.is_empty(),
-                };
-                ok.then(|| pid.parse::<u32>().ok()).flatten()
-            });
+            let pid = [".tmp.", ".old.", ".retired.", ".lockclaim."]
+                .iter()
+                .find_map(|mark| {
+                    let (head, pid) = name.rsplit_once(mark)?;
+                    let ok = match *mark {
+                        ".tmp." => head.ends_with(".json"),
+                        _ => head.is_empty(),
+                    };
+                    ok.then(|| pid.parse::<u32>().ok()).flatten()
+                });
             let Some(pid) = pid else { continue };
             let gone = !Path::new(&format!("/proc/{pid}")).exists();
             if gone && fs::remove_file(e.path()).is_ok() {
@@ -402,6 +461,7 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
     use std::os::unix::fs::PermissionsExt;
 
     fn tmp(tag: &str) -> PathBuf {
@@ -460,7 +520,11 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(left, [".spare.0"], "no lock or temp file left");
+        assert_eq!(
+            left.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+            BTreeSet::from([".spare.0", ".lockspare.0"]),
+            "no lock or temp file left, only the spares"
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -499,7 +563,16 @@ mod tests {
         }
         assert_eq!(
             names(s.dir()),
-            [".spare.0", ".spare.1", ".spare.2", ".spare.3"]
+            [
+                ".lockspare.0",
+                ".lockspare.1",
+                ".lockspare.2",
+                ".lockspare.3",
+                ".spare.0",
+                ".spare.1",
+                ".spare.2",
+                ".spare.3"
+            ]
         );
         for n in 0..SPARES {
             let spare = s.spare(n);
@@ -529,8 +602,14 @@ mod tests {
         assert_ne!(ino(lock.state_path()), before);
         assert!((0..SPARES).any(|n| s.spare(n).exists() && ino(&s.spare(n)) == before));
         // The first record took one spare, the rewrite another and gave the
-        // record it replaced back: record, lock and three spares.
-        assert_eq!(names(s.dir()).len(), 2 + SPARES - 1, "{:?}", names(s.dir()));
+        // record it replaced back: record, lock (a former spare lock file),
+        // three spares and three spare lock files.
+        assert_eq!(
+            names(s.dir()).len(),
+            2 + 2 * (SPARES - 1),
+            "{:?}",
+            names(s.dir())
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -573,6 +652,7 @@ mod tests {
             format!("c1-eth0.json.tmp.{dead}"),
             format!(".old.{dead}"),
             format!(".retired.{dead}"),
+            format!(".lockclaim.{dead}"),
             format!("c1-eth0.json.tmp.{alive}"),
             format!(".retired.{alive}"),
             ".spare.0".to_string(),
@@ -587,6 +667,7 @@ mod tests {
             .collect();
         swept.sort();
         let mut want = vec![
+            format!(".lockclaim.{dead}"),
             format!(".old.{dead}"),
             format!(".retired.{dead}"),
             format!("c1-eth0.json.tmp.{dead}"),
@@ -595,6 +676,40 @@ mod tests {
         assert_eq!(swept, want);
         assert_eq!(names(s.dir()).len(), 6, "{:?}", names(s.dir()));
         assert!(s.load("c1", "eth0").unwrap().is_some());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn lock_files_are_reused_and_still_exclude() {
+        let root = tmp("lockspares");
+        let s = Store::new(&root, "net");
+        let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+        let first = s.lock("c1", "eth0", true, None).unwrap().unwrap();
+        let first_inode = ino(&first.lock_path);
+        s.remove(first).unwrap();
+        assert_eq!(ino(&s.lock_spare(0)), first_inode, "kept as a spare");
+        // The next attachment gets that file, and it still excludes.
+        let second = s.lock("c2", "eth0", true, None).unwrap().unwrap();
+        assert_eq!(ino(&second.lock_path), first_inode);
+        assert!(!s.lock_spare(0).exists());
+        assert!(s.lock("c2", "eth0", false, None).unwrap().is_none());
+        // A waiter that opened the file before it was recycled does not
+        // keep the lock of the attachment it now belongs to.
+        let waiter = OpenOptions::new()
+            .write(true)
+            .open(&second.lock_path)
+            .unwrap();
+        s.remove(second).unwrap();
+        let third = s.lock("c3", "eth0", true, None).unwrap().unwrap();
+        assert_eq!(ino(&third.lock_path), first_inode);
+        match Flock::lock(waiter, FlockArg::LockExclusiveNonblock) {
+            Err((_, e)) => assert_eq!(e, Errno::EWOULDBLOCK, "c3 holds it"),
+            Ok(_) => panic!("the stale waiter got the lock c3 holds"),
+        }
+        // No spare left: a new file.
+        let fourth = s.lock("c4", "eth0", true, None).unwrap().unwrap();
+        assert_ne!(ino(&fourth.lock_path), first_inode);
+        drop((third, fourth));
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -369,11 +369,12 @@ pub fn check_protocol(r: &RawRun) -> Result<Option<Value>, String> {
     Ok(Some(doc))
 }
 
-/// A retired record kept for reuse (`.spare.N` in a network's state dir).
+/// A retired record or lock file kept for reuse (`.spare.N`,
+/// `.lockspare.N` in a network's state dir).
 pub fn is_spare(path: &std::path::Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix(".spare."))
+        .and_then(|n| n.strip_prefix(".spare.").or(n.strip_prefix(".lockspare.")))
         .is_some_and(|n| n.parse::<u8>().is_ok())
 }
 
