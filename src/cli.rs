@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
@@ -387,10 +386,7 @@ fn name_collision_warnings(conf: &MetaConfig) -> Vec<String> {
 
 /// The plugin's `supportedVersions`.
 fn plugin_versions(plugin: &str, cni_path: &str, version: Version) -> Result<Vec<String>, String> {
-    let mut env = ChildEnv::default();
-    for (k, v) in std::env::vars_os().filter(|(k, _)| k != "CNI_COMMAND") {
-        env.push(k.as_bytes(), v.as_bytes());
-    }
+    let mut env = ChildEnv::inherited(&std::env::vars_os().collect::<Vec<_>>());
     env.push(b"CNI_COMMAND", b"VERSION");
     let stdin = format!("{{\"cniVersion\":\"{version}\"}}");
     let call = Call {
