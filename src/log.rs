@@ -15,8 +15,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 enum Sink {
     Stderr,
-    File(File),
+    /// The file and the lines not yet written to it.
+    File(File, String),
 }
+
+/// Lines kept for one `write(2)` at most this long: past it they are
+/// written at once.
+const BATCH: usize = 64 * 1024;
 
 /// Longest line written; the rest of a longer one (a debug dump of a huge
 /// config, say) is cut and counted, so one event stays one readable line
@@ -70,8 +75,33 @@ impl Logger {
     pub fn to_file(&mut self, path: &Path, max_bytes: u64) -> Result<(), String> {
         let f = open_log(path, max_bytes)
             .map_err(|e| format!("cannot open logFile {}: {e}", path.display()))?;
-        self.sink = Mutex::new(Sink::File(f));
+        self.sink = Mutex::new(Sink::File(f, String::new()));
         Ok(())
+    }
+
+    /// Write what is pending for the log file. Lines below `warn` are kept
+    /// until then, so that they cost one `write(2)` (and one journalled size
+    /// change of the file) per batch, not per line: the engine flushes while
+    /// a delegate runs, when it would only wait, and the rest goes when the
+    /// logger is dropped. Warnings and errors are written at once, after
+    /// what is pending, so the file is always in order and a meta-cni killed
+    /// while a delegate runs has logged everything up to that delegate.
+    pub fn flush(&self) {
+        if let Sink::File(f, pending) = &mut *self.sink() {
+            write_out(f, pending);
+        }
+    }
+
+    /// Whether lines wait for [`Logger::flush`].
+    pub fn has_pending(&self) -> bool {
+        matches!(&*self.sink(), Sink::File(_, pending) if !pending.is_empty())
+    }
+
+    fn sink(&self) -> std::sync::MutexGuard<'_, Sink> {
+        match self.sink.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        }
     }
 
     pub fn enabled(&self, level: LogLevel) -> bool {
@@ -109,15 +139,18 @@ impl Logger {
             let _ = write!(line, " ... [{cut} bytes cut]");
         }
         line.push('\n');
-        let mut sink = match self.sink.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
-        // A single write(2) per line: O_APPEND writers do not interleave.
-        let _ = match &mut *sink {
-            Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
-            Sink::File(f) => f.write_all(line.as_bytes()),
-        };
+        // Whole lines per write(2): O_APPEND writers do not interleave.
+        match &mut *self.sink() {
+            Sink::Stderr => {
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+            Sink::File(f, pending) => {
+                pending.push_str(&line);
+                if level <= LogLevel::Warn || pending.len() >= BATCH {
+                    write_out(f, pending);
+                }
+            }
+        }
     }
 
     pub fn error(&self, scope: &str, msg: fmt::Arguments<'_>) {
@@ -131,6 +164,19 @@ impl Logger {
     }
     pub fn debug(&self, scope: &str, msg: fmt::Arguments<'_>) {
         self.log(LogLevel::Debug, scope, msg);
+    }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+fn write_out(f: &mut File, pending: &mut String) {
+    if !pending.is_empty() {
+        let _ = f.write_all(pending.as_bytes());
+        pending.clear();
     }
 }
 
@@ -264,6 +310,7 @@ mod tests {
         let huge = "é".repeat(600 * 1024) + "\nsecond line";
         log.debug("delegate=x", format_args!("{huge}"));
         log.info("", format_args!("next"));
+        drop(log);
         let text = std::fs::read_to_string(&path).expect("read");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "one line per event");

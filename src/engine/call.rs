@@ -123,7 +123,12 @@ impl Engine<'_> {
                 format_args!("{command} {} config: {shown}", d.plugin),
             );
         }
-        let sync = || self.start_sync();
+        // While the delegate runs we would only wait: start the record's
+        // fsync if it is pending, and write the log lines kept so far.
+        let meanwhile = || {
+            self.start_sync();
+            self.log.flush();
+        };
         let call = Call {
             plugin: &d.plugin,
             cni_path: d.env.get("CNI_PATH").unwrap_or(""),
@@ -134,8 +139,9 @@ impl Engine<'_> {
             ),
             stdin: &stdin,
             limit: deadline.limit(d.timeout),
-            while_running: matches!(*self.unsynced.borrow(), super::PendingSync::Waiting(_))
-                .then_some(&sync as &dyn Fn()),
+            while_running: (matches!(*self.unsynced.borrow(), super::PendingSync::Waiting(_))
+                || self.log.has_pending())
+            .then_some(&meanwhile as &dyn Fn()),
         };
         let started = Instant::now();
         let outcome = self.invoker.invoke(&call);

@@ -4,6 +4,7 @@
 use crate::harness::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 #[test]
 fn a_debug_log_shows_every_call_with_timing_and_no_secret() {
@@ -97,4 +98,58 @@ fn error_level_is_quiet_on_success() {
     let r = s.run("ADD", &conf);
     r.ok();
     assert!(!r.stderr.contains("meta-cni["), "{}", r.stderr);
+}
+
+#[test]
+fn lines_reach_the_file_while_a_later_delegate_still_runs() {
+    // Lines below warn are batched, and written while the next delegate
+    // runs: a meta-cni killed in a hung delegate (a runtime's deadline) has
+    // logged everything before it.
+    let s = Setup::new(&["a", "b"]);
+    let log = s.path("meta.log");
+    let pidfile = s.path("pids");
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "logFile": log, "logLevel": "info",
+        "attachmentState": false, "resultMode": "chained", "delegates": [
+        {"name": "a", "type": "a"},
+        {"name": "b", "conf": {"type": "b", "fake": {"add": "hang", "pidfile": pidfile}}}]});
+    let mut child = std::process::Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&s.env)
+        .env("CNI_COMMAND", "ADD")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(conf.to_string().as_bytes()).expect("write");
+    }
+    let start = std::time::Instant::now();
+    let logged = |text: &str| {
+        text.lines()
+            .any(|l| l.contains("delegate=a") && l.contains("ADD a ok in"))
+            && text.lines().any(|l| l.contains("ADD on eth0"))
+    };
+    let mut text = String::new();
+    while !(pidfile.exists() && logged(&text)) && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+    }
+    let still_running = child.try_wait().expect("try_wait").is_none();
+    child.kill().expect("kill");
+    let _ = child.wait();
+    for p in std::fs::read_to_string(&pidfile)
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        let _ = std::process::Command::new("kill").args(["-9", p]).status();
+    }
+    assert!(still_running, "meta-cni ended before b was killed");
+    assert!(
+        logged(&text),
+        "lines before the hung delegate not in the log:\n{text}"
+    );
 }
