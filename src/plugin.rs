@@ -1,7 +1,7 @@
 //! One plugin invocation end to end: read stdin, check the environment, load
 //! the config, dispatch the command, print exactly one JSON document.
 
-use crate::config::{self, MetaConfig};
+use crate::config::{self, LogLevel, MetaConfig};
 use crate::engine::Engine;
 use crate::error::{code, CniError};
 use crate::invoke::Invoker;
@@ -104,9 +104,26 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
     };
     let version = conf.version.to_string();
     let log = logger(&conf, &req);
+    let started = std::time::Instant::now();
     let out = execute(&conf, &req, env, invoker, &log);
-    if let Err(e) = &out {
-        log.error("", format_args!("{} failed: {e}", req.command));
+    let took = || crate::invoke::fmt_duration(started.elapsed());
+    match &out {
+        Err(e) => log.error(
+            "",
+            format_args!("{} failed after {}: {e}", req.command, took()),
+        ),
+        // The whole operation's time, for the runtime-facing commands (not
+        // STATUS, which runtimes poll).
+        Ok(_)
+            if log.enabled(LogLevel::Info)
+                && matches!(
+                    req.command,
+                    Command::Add | Command::Del | Command::Check | Command::Gc
+                ) =>
+        {
+            log.info("", format_args!("{} done in {}", req.command, took()));
+        }
+        Ok(_) => {}
     }
     (version, out)
 }

@@ -49,6 +49,13 @@ fn a_debug_log_shows_every_call_with_timing_and_no_secret() {
             && l.contains(&format!("delegate={d}"))
             && l.contains("config:")));
     }
+    // The whole operation, with its time.
+    assert!(
+        text.lines().any(|l| l.contains("INFO")
+            && l.contains("cid=ctr-log")
+            && l.contains(": ADD done in ")),
+        "no line for the whole ADD:\n{text}"
+    );
     // A failure is logged with its outcome.
     let bad = json!({"cniVersion": "1.0.0", "name": "n", "logFile": log, "delegates": [
         {"name": "calico", "conf": {"type": "calico", "fake": {"add": "fail", "code": 11, "msg": "etcd down"}}}]});
@@ -58,6 +65,12 @@ fn a_debug_log_shows_every_call_with_timing_and_no_secret() {
         && l.contains("delegate=calico")
         && l.contains("failed in")
         && l.contains("etcd down")));
+    assert!(
+        text.lines().any(|l| l.contains("ERROR")
+            && l.contains(": ADD failed after ")
+            && l.contains("etcd down")),
+        "no line for the failed ADD:\n{text}"
+    );
 }
 
 #[test]
