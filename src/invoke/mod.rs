@@ -347,6 +347,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_environment_too_large_for_exec_is_named() {
+        // Linux refuses one string over 128 KiB (MAX_ARG_STRLEN) with E2BIG.
+        let mut env = ChildEnv::default();
+        env.push(b"CNI_ARGS", "K=".repeat(100 << 10).as_bytes());
+        let call = Call {
+            plugin: "sh",
+            cni_path: "/bin:/usr/bin",
+            env,
+            stdin: b"{}",
+            limit: Some(Duration::from_secs(5)),
+            while_running: None,
+        };
+        match ProcessInvoker.invoke(&call) {
+            Err(f @ Failure::Spawn { .. }) => {
+                let e = f.into_error("delegate \"x\"");
+                assert_eq!(e.code, crate::error::code::DELEGATE_NOT_FOUND);
+                assert!(
+                    e.msg.contains("environment or arguments are too large")
+                        && e.msg.contains("CNI_ARGS"),
+                    "{}",
+                    e.msg
+                );
+            }
+            other => panic!("expected a spawn failure, got {other:?}"),
+        }
+    }
+
     fn sh(script: &str, limit: Duration, work: Option<&dyn Fn()>) -> Result<Output, Failure> {
         let mut env = ChildEnv::default();
         env.push(b"PATH", b"/usr/bin:/bin");

@@ -176,6 +176,10 @@ fn spawn_failure(path: &Path, e: Errno) -> Failure {
         Errno::EACCES => "permission denied (is it executable?)".to_string(),
         Errno::ENOEXEC => "not an executable format".to_string(),
         Errno::ETXTBSY => "text file busy (still being written?)".to_string(),
+        Errno::E2BIG => "its environment or arguments are too large for exec (one \
+                         variable at most 128 KiB, all of them within the system's \
+                         ARG_MAX): look at CNI_ARGS and runtimeOverride values"
+            .to_string(),
         e => io::Error::from(e).to_string(),
     };
     Failure::Spawn {
