@@ -212,7 +212,16 @@ fn validate_config(label: &str, bytes: &[u8], cni_path: &str, out: &mut String) 
             if let Some(e) = render_check(p, d) {
                 report(true, format!("{who}: template {e}"));
             }
-            let dir_path = d.runtime_override.cni_path.as_deref().unwrap_or(cni_path);
+            // Where the delegate is looked up at run time: the innermost
+            // cniPath override (delegate, pipeline, top level), else CNI_PATH.
+            let dir_path = [
+                &d.runtime_override,
+                &p.runtime_override,
+                &conf.runtime_override,
+            ]
+            .iter()
+            .find_map(|o| o.cni_path.as_deref())
+            .unwrap_or(cni_path);
             let found = match invoke::find(&d.plugin, dir_path) {
                 Ok(f) => f,
                 Err(f) => {
@@ -249,10 +258,13 @@ fn validate_config(label: &str, bytes: &[u8], cni_path: &str, out: &mut String) 
                 Ok(list) => {
                     let best = list.iter().filter_map(|v| Version::parse(v)).max();
                     match best {
+                        // A problem, as the contract has it: the call
+                        // would still work, but only after the delegate
+                        // refused it once, on every call.
                         Some(b) => report(
-                            false,
+                            true,
                             format!(
-                                "warning: {who}: {} does not speak cniVersion {} (it speaks {}): meta-cni will fall back to {b} after its first refusal; set conf.cniVersion to {b} to avoid the retry",
+                                "{who}: {} does not speak cniVersion {} (it speaks {}): every call would be refused once before meta-cni falls back to {b}; set conf.cniVersion to {b}",
                                 found.display(),
                                 d.version,
                                 list.join(", ")

@@ -75,7 +75,10 @@ fn validate_passes_where_every_delegate_exists_and_names_each_missing_or_old_one
         "does not speak cniVersion 0.4.0",
         "portMappings",
         "io.kubernetes.cri.pod-annotations",
-        "3 problems found",
+        // Three delegates would be refused once per call (a problem, not a
+        // warning), plus the missing, the plain and the template error.
+        "PROBLEM: pipeline \"eth\" (eth0) delegate \"old\" (bridge): ",
+        "6 problems found",
     ] {
         assert!(
             r.stdout.contains(needle),
@@ -98,6 +101,42 @@ fn validate_passes_where_every_delegate_exists_and_names_each_missing_or_old_one
         "{}",
         r.stdout
     );
+}
+
+#[test]
+fn validate_looks_for_delegates_where_cni_path_overrides_send_them() {
+    // The top level, a pipeline and a delegate each move CNI_PATH; validate
+    // looks where the call will: the innermost override wins.
+    let s = Setup::new(&[]);
+    let dir = |name: &str| {
+        let d = s.path(name);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::os::unix::fs::symlink(fake_script(), d.join(name)).expect("link");
+        d.display().to_string()
+    };
+    let (top, pipe, own) = (dir("top"), dir("pipe"), dir("own"));
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "runtimeOverride": {"cniPath": top},
+        "pipelines": [
+            {"name": "a", "ifName": "eth0", "delegates": [{"name": "t", "type": "top"}]},
+            {"name": "b", "ifName": "eth1", "runtimeOverride": {"cniPath": pipe}, "delegates": [
+                {"name": "p", "type": "pipe"},
+                {"name": "o", "type": "own", "runtimeOverride": {"cniPath": own}}]}]});
+    let file = s.path("over.conf");
+    std::fs::write(&file, conf.to_string()).expect("write");
+    let mut env = BTreeMap::new();
+    env.insert("CNI_PATH".to_string(), s.bin.display().to_string());
+    let r = cli(&["validate", file.to_str().unwrap_or("")], &env);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    for d in ["(top): ok", "(pipe): ok", "(own): ok"] {
+        assert!(r.stdout.contains(d), "{d:?} missing from:\n{}", r.stdout);
+    }
+    // And a plugin only in CNI_PATH is not found where the override sends it.
+    let moved = json!({"cniVersion": "1.0.0", "name": "n", "runtimeOverride": {"cniPath": own},
+        "delegates": [{"name": "t", "type": "top"}]});
+    std::fs::write(&file, moved.to_string()).expect("write");
+    let r = cli(&["validate", file.to_str().unwrap_or("")], &env);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("plugin not found"), "{}", r.stdout);
 }
 
 #[test]
