@@ -325,7 +325,12 @@ fn timeout_field(
     if float == Some(0.0) {
         return None;
     }
-    if v.as_u64().is_some() || float.is_some_and(|f| f.fract() == 0.0 && f.abs() > 1e18) {
+    // Numbers are kept as written (serde_json's arbitrary_precision): a
+    // whole number too big for 64 bits is still an integer token, and one
+    // too big for a float (1e400) has no f64 at all.
+    let integer_token = matches!(v, Value::Number(n) if !n.to_string().contains(['.', 'e', 'E']));
+    let beyond_float = v.is_number() && v.as_f64().is_none();
+    if integer_token || beyond_float || float.is_some_and(|f| f.fract() == 0.0 && f.abs() > 1e18) {
         p.push(path, "is out of range (at most 9223372036854775807)");
     } else {
         p.push(

@@ -356,6 +356,56 @@ fn huge_strings_are_handled_and_never_echoed_in_full() {
 }
 
 #[test]
+fn numbers_in_a_delegate_conf_reach_it_as_written() {
+    // A Go delegate with an int field refuses 1000.0 where the operator
+    // wrote 1e3: numbers are passed (and recorded) as written.
+    let s = Setup::new(&["a"]);
+    // (written, as passed): serde_json keeps the digits and only spells an
+    // exponent as e+N / e-N.
+    let literals = [
+        ("n1", "1e3", "1e+3"),
+        ("n2", "-0", "-0"),
+        ("n3", "12345678901234567890123", "12345678901234567890123"),
+        ("n4", "0.10", "0.10"),
+        ("n5", "1E+2", "1e+2"),
+        ("n6", "1e400", "1e+400"),
+        ("n7", "-0.0", "-0.0"),
+        ("n8", "2.5e-3", "2.5e-3"),
+    ];
+    let fields: Vec<String> = literals
+        .iter()
+        .map(|(k, v, _)| format!("\"{k}\": {v}"))
+        .collect();
+    let conf = format!(
+        r#"{{"cniVersion": "1.0.0", "name": "net", "stateDir": {}, "delegates": [{{"name": "a", "conf": {{"type": "a", {}}}}}]}}"#,
+        json!(s.state_dir()),
+        fields.join(", ")
+    );
+    expect_ok(&run_bytes(&s, "ADD", conf.as_bytes()), "ADD");
+    let calls = s.calls();
+    let call = calls.last().expect("a call");
+    for (k, _, v) in literals {
+        assert!(
+            call.raw_stdin.contains(&format!("\"{k}\":{v}")),
+            "{k}: {v} not passed as written: {}",
+            call.raw_stdin
+        );
+    }
+    // DEL replays the recorded bytes: the same.
+    s.clear_calls();
+    expect_ok(&run_bytes(&s, "DEL", conf.as_bytes()), "DEL");
+    let calls = s.calls();
+    let del = calls.last().expect("a DEL");
+    for (k, _, v) in literals {
+        assert!(
+            del.raw_stdin.contains(&format!("\"{k}\":{v}")),
+            "{}",
+            del.raw_stdin
+        );
+    }
+}
+
+#[test]
 fn out_of_range_numbers() {
     let s = Setup::new(&["a"]);
     let with = |edit: &dyn Fn(&mut Value)| {
@@ -363,17 +413,26 @@ fn out_of_range_numbers() {
         edit(&mut c);
         c
     };
-    // Not representable at all: serde_json refuses them (code 6).
+    // Beyond any float: valid JSON, kept as written (numbers are never
+    // rewritten), so only a field meta-cni reads refuses it, by name.
     let raw = |field: &str, lit: &str| {
         let mut t = base(&s).to_string();
         t.pop();
         format!("{t}, \"{field}\": {lit}}}").into_bytes()
     };
     for lit in ["1e400", "-1e400"] {
-        for field in ["timeoutSeconds", "logMaxSizeMB", "x"] {
-            let msg = expect_error(&run_bytes(&s, "ADD", &raw(field, lit)), &[6], lit);
-            assert!(msg.contains("out of range"), "{msg}");
-        }
+        let msg = expect_error(
+            &run_bytes(&s, "ADD", &raw("timeoutSeconds", lit)),
+            &[7],
+            lit,
+        );
+        assert!(
+            msg.contains("timeoutSeconds") && msg.contains("out of range"),
+            "{msg}"
+        );
+        let msg = expect_error(&run_bytes(&s, "ADD", &raw("logMaxSizeMB", lit)), &[7], lit);
+        assert!(msg.contains("logMaxSizeMB"), "{msg}");
+        expect_ok(&run_bytes(&s, "ADD", &raw("x", lit)), lit);
     }
     // Out of range for the field: code 7 naming it.
     for (field, lit) in [
