@@ -119,8 +119,11 @@ impl Engine<'_> {
         self.require_1_1(Command::Gc)?;
         let valid: BTreeSet<Attachment> = self.conf.valid_attachments.iter().cloned().collect();
         let mut errors: Vec<CniError> = Vec::new();
-        self.gc_records(&valid, &mut errors);
-        self.gc_forward(&valid, &mut errors);
+        // One deadline for the whole operation, as for ADD and DEL: what
+        // it leaves undone (records are kept) the next GC does.
+        let deadline = self.fresh_deadline();
+        self.gc_records(&valid, deadline, &mut errors);
+        self.gc_forward(&valid, deadline, &mut errors);
         let Some(mut first) = errors.first().cloned() else {
             return Ok(());
         };
@@ -141,7 +144,12 @@ impl Engine<'_> {
     /// DEL, from its record, every attachment not in `valid`; records stay
     /// when their DEL fails (the next GC retries) or when another operation
     /// holds them (an ADD in flight).
-    fn gc_records(&self, valid: &BTreeSet<Attachment>, errors: &mut Vec<CniError>) {
+    fn gc_records(
+        &self,
+        valid: &BTreeSet<Attachment>,
+        deadline: Deadline,
+        errors: &mut Vec<CniError>,
+    ) {
         let Some(store) = &self.state else { return };
         for path in store.sweep_leftovers() {
             self.log.info(
@@ -156,10 +164,19 @@ impl Engine<'_> {
                 format_args!("GC: cannot read state file {}: left alone", path.display()),
             );
         }
-        for (cid, ifname) in records {
-            if valid.contains(&(cid.clone(), ifname.clone())) {
-                continue;
+        let stale: Vec<Attachment> = records.into_iter().filter(|a| !valid.contains(a)).collect();
+        for (i, (cid, ifname)) in stale.iter().enumerate() {
+            if deadline.expired() {
+                errors.push(CniError::new(
+                    code::DELEGATE_TIMEOUT,
+                    format!(
+                        "GC: timeoutSeconds used up with {} stale attachment(s) left (their records are kept for the next GC)",
+                        stale.len() - i
+                    ),
+                ));
+                break;
             }
+            let (cid, ifname) = (cid.clone(), ifname.clone());
             let lock = match store.lock(&cid, &ifname, false, None) {
                 Ok(Some(l)) => l,
                 Ok(None) => {
@@ -200,7 +217,6 @@ impl Engine<'_> {
                 "",
                 format_args!("GC: releasing stale attachment {cid}/{ifname}"),
             );
-            let deadline = self.fresh_deadline();
             let mut clean = true;
             for (p, r) in plan.iter().rev() {
                 sub.del_delegates(p, &p.delegates, r.as_ref(), deadline, &mut |e| {
@@ -260,7 +276,12 @@ impl Engine<'_> {
         (out, unknown_instances)
     }
 
-    fn gc_forward(&self, valid: &BTreeSet<Attachment>, errors: &mut Vec<CniError>) {
+    fn gc_forward(
+        &self,
+        valid: &BTreeSet<Attachment>,
+        deadline: Deadline,
+        errors: &mut Vec<CniError>,
+    ) {
         let (known, unknown_instances) = self.delegate_attachments(valid);
         let specs = match self.resolve_specs() {
             Ok(s) => s,
@@ -269,7 +290,6 @@ impl Engine<'_> {
                 return;
             }
         };
-        let deadline = self.fresh_deadline();
         let mut sent: HashSet<(String, Vec<u8>)> = HashSet::new();
         for (template, p) in specs {
             for d in &p.delegates {

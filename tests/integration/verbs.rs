@@ -4,6 +4,7 @@
 use crate::harness::*;
 use crate::pipelines::multinic;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 fn only_up_to_1_0() -> Value {
     json!({"envs": [r#"FAKE_CONF='{"versions": ["0.4.0", "1.0.0"]}'"#]})
@@ -268,4 +269,39 @@ fn gc_runs_alongside_add_and_del_without_touching_live_or_busy_attachments() {
         "GC did not undo the running ADD"
     );
     assert!(s.state_dir().join("n/slow-eth0.json").exists());
+}
+
+#[test]
+fn gc_has_one_deadline_for_the_whole_operation() {
+    // timeoutSeconds bounds the whole GC, as it does ADD and DEL: the first
+    // stale attachment's DEL (0.7 s) fits in 1 s, the second's does not and
+    // keeps its record for the next GC. (Each used to get a fresh second.)
+    let mut s = Setup::new(&["a"]);
+    let conf = json!({"cniVersion": "1.1.0", "name": "n", "stateDir": s.state_dir(), "timeoutSeconds": 1,
+        "cni.dev/valid-attachments": [],
+        "delegates": [{"name": "a", "conf": {"type": "a", "fake": {"del": "sleep", "sleep": 0.7}}}]});
+    for cid in ["c1", "c2"] {
+        s.set("CNI_CONTAINERID", cid).run("ADD", &conf).ok();
+    }
+    s.clear_calls();
+    s.unset("CNI_CONTAINERID")
+        .unset("CNI_IFNAME")
+        .unset("CNI_NETNS");
+    let r = s.run("GC", &conf);
+    let msg = r.err(102);
+    assert!(r.took < Duration::from_millis(2500), "GC took {:?}", r.took);
+    let dels: Vec<String> = s
+        .calls()
+        .iter()
+        .filter(|c| c.cmd == "DEL")
+        .map(|c| c.env("CNI_CONTAINERID").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(dels, ["c1", "c2"], "{msg}");
+    let left: Vec<String> = std::fs::read_dir(s.state_dir().join("n"))
+        .expect("state dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(left, ["c2-eth0.json"], "{msg}");
 }
