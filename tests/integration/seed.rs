@@ -129,6 +129,97 @@ fn result_mode_none_passes_nothing_and_returns_the_last_non_null_result() {
 }
 
 #[test]
+fn result_mode_merged_passes_the_merge_so_far_and_returns_the_merge_of_all() {
+    // The seed shape's third mode: each delegate gets what the ones before
+    // it produced, merged; ADD answers the merge of every result, with
+    // interface indexes remapped into the merged interface list.
+    let s = Setup::new(&["a", "b", "c"]);
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "resultMode": "merged", "delegates": [
+        {"name": "a", "conf": {"type": "a", "fake": {"ip": "10.66.0.7/24"}}},
+        {"name": "b", "runtimeOverride": {"ifName": "net1"},
+         "conf": {"type": "b", "fake": {"ip": "10.67.0.8/24", "noprev": true}}},
+        {"name": "c", "conf": {"type": "c", "fake": {"noiface": true, "ip": "10.68.0.9/24"}}}]});
+    let out = s.run("ADD", &conf).ok();
+    let calls = s.calls();
+    assert!(
+        calls[0].stdin.get("prevResult").is_none(),
+        "{}",
+        calls[0].raw_stdin
+    );
+    let prev_b = &calls[1].stdin["prevResult"];
+    assert_eq!(prev_b["interfaces"][0]["name"], "eth0", "{prev_b}");
+    assert_eq!(prev_b["ips"][0]["address"], "10.66.0.7/24", "{prev_b}");
+    // c sees a's and b's results merged: b's own (index 0 in its result)
+    // now points at net1, the second interface.
+    let prev_c = &calls[2].stdin["prevResult"];
+    let names: Vec<&str> = prev_c["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(names, ["eth0", "net1"], "{prev_c}");
+    let ip_of = |r: &Value, addr: &str| {
+        r["ips"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["address"] == addr).cloned())
+            .unwrap_or_else(|| panic!("{addr} missing from {r}"))
+    };
+    assert_eq!(ip_of(prev_c, "10.67.0.8/24")["interface"], 1, "{prev_c}");
+    // The answer: everything once, indexes right, c's interface-less IP too.
+    let names: Vec<&str> = out["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(names, ["eth0", "net1"], "{out}");
+    assert_eq!(ip_of(&out, "10.66.0.7/24")["interface"], 0, "{out}");
+    assert_eq!(ip_of(&out, "10.67.0.8/24")["interface"], 1, "{out}");
+    assert!(
+        ip_of(&out, "10.68.0.9/24").get("interface").is_none(),
+        "{out}"
+    );
+    assert_eq!(out["ips"].as_array().map(Vec::len), Some(3), "{out}");
+}
+
+#[test]
+fn runtime_config_goes_by_capabilities_or_whole_and_a_delegates_own_is_kept() {
+    let s = Setup::new(&["a", "b", "c"]);
+    let own = json!({"mac": "02:00:00:00:00:01"});
+    let mut conf = json!({"cniVersion": "1.0.0", "name": "n", "runtimeConfig": runtime_config(),
+        "delegates": [
+            {"name": "a", "conf": {"type": "a", "capabilities": {"portMappings": true, "bandwidth": false}}},
+            {"name": "b", "conf": {"type": "b"}},
+            {"name": "c", "conf": {"type": "c", "capabilities": {"portMappings": true}, "runtimeConfig": own}}]});
+    let rc_of = |plugin: &str| -> Option<Value> {
+        s.calls()
+            .iter()
+            .find(|c| c.plugin == plugin && c.cmd == "ADD")
+            .and_then(|c| c.stdin.get("runtimeConfig").cloned())
+    };
+    // Default: only the keys a delegate's capabilities declare true.
+    s.run("ADD", &conf).ok();
+    assert_eq!(
+        rc_of("a"),
+        Some(json!({"portMappings": runtime_config()["portMappings"]}))
+    );
+    assert_eq!(rc_of("b"), None);
+    assert_eq!(
+        rc_of("c"),
+        Some(own.clone()),
+        "its own runtimeConfig is kept"
+    );
+    // runtimeConfigMode all: the whole of it to every delegate without its own.
+    s.clear_calls();
+    conf["runtimeConfigMode"] = json!("all");
+    s.run("ADD", &conf).ok();
+    assert_eq!(rc_of("a"), Some(runtime_config()));
+    assert_eq!(rc_of("b"), Some(runtime_config()));
+    assert_eq!(rc_of("c"), Some(own));
+}
+
+#[test]
 fn overrides_layer_global_then_delegate_and_never_leak_between_delegates() {
     let mut s = Setup::new(&["a", "b"]);
     s.set("CNI_ARGS", "K8S_POD_NAME=p;X=1")
