@@ -93,14 +93,24 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
     let version = sniff_version(parsed.as_ref().ok());
     let req = match parse_request(env) {
         Ok(r) => r,
-        Err(e) => return (version, Err(e)),
+        Err(e) => {
+            log_refusal(parsed.as_ref().ok(), env, &e);
+            return (version, Err(e));
+        }
     };
     if req.command == Command::Version {
         return (version.clone(), Ok(Some(version_reply(&version))));
     }
-    let conf = match parsed.and_then(|v| load_config(&v, req.command)) {
+    let conf = match parsed
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|v| load_config(v, req.command))
+    {
         Ok(c) => c,
-        Err(e) => return (version, Err(e)),
+        Err(e) => {
+            log_refusal(parsed.as_ref().ok(), env, &e);
+            return (version, Err(e));
+        }
     };
     let version = conf.version.to_string();
     let log = logger(&conf, &req);
@@ -126,6 +136,29 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
         Ok(_) => {}
     }
     (version, out)
+}
+
+/// A request refused before its config could be used (a bad environment
+/// or config) is still logged: to the `logFile` the JSON names, if it
+/// names one, else to stderr. Operators who watch the log file see why a
+/// runtime's calls fail, not only the runtime.
+fn log_refusal(parsed: Option<&serde_json::Value>, env: &Env, e: &CniError) {
+    let var = |k: &str| {
+        env.get(k)
+            .map(|v| v.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let mut log = Logger::stderr(LogLevel::Error);
+    log.set_context(&var("CNI_COMMAND"), &var("CNI_CONTAINERID"));
+    let file = parsed
+        .and_then(|v| v.get("logFile")?.as_str())
+        .filter(|p| !p.is_empty() && !p.contains('\0'));
+    if let Some(path) = file {
+        if let Err(why) = log.to_file(std::path::Path::new(path), config::DEFAULT_LOG_MAX_BYTES) {
+            log.warn("", format_args!("{why}; logging to stderr"));
+        }
+    }
+    log.error("", format_args!("refused: {e}"));
 }
 
 /// The config of this request. A DEL must still undo what ADD did when the

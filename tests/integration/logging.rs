@@ -166,3 +166,38 @@ fn lines_reach_the_file_while_a_later_delegate_still_runs() {
         "lines before the hung delegate not in the log:\n{text}"
     );
 }
+
+#[test]
+fn a_request_refused_before_its_config_loads_is_still_logged() {
+    // A typo in the config: the runtime gets code 7, and the log file the
+    // config names says so too (it used to stay empty).
+    let mut s = Setup::new(&["a"]);
+    s.set("CNI_CONTAINERID", "ctr-bad");
+    let log = s.path("meta.log");
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "logFile": log, "resultMode": "chain",
+        "delegates": [{"name": "a", "type": "a"}]});
+    s.run("ADD", &conf).err(7);
+    let text = std::fs::read_to_string(&log).expect("log file");
+    assert!(
+        text.lines().any(|l| l.contains("ERROR")
+            && l.contains("ADD cid=ctr-bad")
+            && l.contains("refused: ")
+            && l.contains("resultMode")),
+        "{text}"
+    );
+    // A bad environment likewise; without a logFile, on stderr.
+    s.set("CNI_COMMAND", "FROB");
+    let r = s.run_raw(None, conf.to_string().as_bytes());
+    assert_eq!(r.code, 1);
+    assert!(std::fs::read_to_string(&log).expect("log").contains("FROB"));
+    let plain = json!({"cniVersion": "1.0.0", "name": "n", "resultMode": "chain",
+        "delegates": [{"name": "a", "type": "a"}]});
+    s.set("CNI_COMMAND", "ADD");
+    let r = s.run_raw(None, plain.to_string().as_bytes());
+    assert!(
+        r.stderr.contains("refused: ") && r.stderr.contains("resultMode"),
+        "{}",
+        r.stderr
+    );
+    assert!(s.calls().is_empty());
+}
