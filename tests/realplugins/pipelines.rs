@@ -182,9 +182,8 @@ fn multi_nic(test: &str, version: &str, o: Opts) {
 }
 
 /// Everything but template rendering: the template pipeline's `master`
-/// names the device directly, so this runs on the engine as it is. Not
-/// asserted here (each pinned by its own ignored test below): the merged
-/// result's IP-to-interface indexes, and CHECK.
+/// names the device directly. The merged result's IP-to-interface indexes
+/// and CHECK have their own tests below.
 #[test]
 fn pipelines_bridge_eth0_plus_macvlan_net0_1_0_0() {
     multi_nic(
@@ -204,9 +203,9 @@ fn pipelines_bridge_eth0_plus_macvlan_net0_0_4_0() {
 }
 
 /// macvlan's own result has net0 at index 0 and its IP says `interface: 0`;
-/// merged behind bridge's three interfaces that must become 3. meta-cni
-/// appends the IPs unchanged, so the merged result claims net0's address
-/// belongs to the bridge (`interfaces[0]`).
+/// merged behind bridge's three interfaces that must become 3 (the merge
+/// remaps indexes; appending the IPs unchanged would claim net0's address
+/// for the bridge, `interfaces[0]`).
 #[test]
 fn pipelines_merged_result_points_each_ip_at_its_interface() {
     let o = Opts {
@@ -221,11 +220,12 @@ fn pipelines_merged_result_points_each_ip_at_its_interface() {
 }
 
 /// The reference plugins' CHECK (`ip.ValidateExpectedInterfaceIPs`) wants
-/// every IP of its `prevResult` on its own `CNI_IFNAME`. meta-cni hands the
-/// runtime's whole merged result to every pipeline, so bridge's CHECK on
-/// eth0 fails on net0's address: "pipeline "ethernet" delegate "bridge":
-/// Failed to match addr 10.x.y.2/24 on interface eth0". Each pipeline must
-/// get its own part of the result.
+/// every IP of its `prevResult` on its own `CNI_IFNAME`. Given the runtime's
+/// whole merged result, bridge's CHECK on eth0 fails on net0's address
+/// ("Failed to match addr 10.x.y.2/24 on interface eth0"), so each pipeline
+/// gets its own result from the attachment's record. (Without a record,
+/// `attachmentState: false`, every pipeline gets the runtime's whole
+/// `prevResult`: see the README.)
 #[test]
 fn pipelines_check_gives_each_pipeline_its_own_result() {
     let o = Opts {
