@@ -141,13 +141,17 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
 /// A request refused before its config could be used (a bad environment
 /// or config) is still logged: to the `logFile` the JSON names, if it
 /// names one, else to stderr. Operators who watch the log file see why a
-/// runtime's calls fail, not only the runtime.
+/// runtime's calls fail, not only the runtime. Not for STATUS: runtimes
+/// poll it every few seconds, and report its error themselves.
 fn log_refusal(parsed: Option<&serde_json::Value>, env: &Env, e: &CniError) {
     let var = |k: &str| {
         env.get(k)
             .map(|v| v.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
+    if var("CNI_COMMAND") == "STATUS" {
+        return;
+    }
     let mut log = Logger::stderr(LogLevel::Error);
     log.set_context(&var("CNI_COMMAND"), &var("CNI_CONTAINERID"));
     let file = parsed

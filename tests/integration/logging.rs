@@ -199,5 +199,13 @@ fn a_request_refused_before_its_config_loads_is_still_logged() {
         "{}",
         r.stderr
     );
+    // Not for STATUS, which runtimes poll.
+    let before = std::fs::read_to_string(&log).expect("log");
+    let mut status = conf.clone();
+    status["cniVersion"] = json!("1.1.0");
+    s.set("CNI_COMMAND", "STATUS");
+    let r = s.run_raw(None, status.to_string().as_bytes());
+    assert_eq!(r.code, 1);
+    assert_eq!(std::fs::read_to_string(&log).expect("log"), before);
     assert!(s.calls().is_empty());
 }
