@@ -38,11 +38,9 @@ impl EnvDelta {
         } else {
             let mut out =
                 ChildEnv::with_capacity(base.len() + self.0.len() + 1, base.bytes() + 256);
-            for (k, v) in base.iter() {
-                if !std::str::from_utf8(k).is_ok_and(|k| self.0.contains_key(k)) {
-                    out.push(k, v);
-                }
-            }
+            out.extend_from(base, |k| {
+                !std::str::from_utf8(k).is_ok_and(|k| self.0.contains_key(k))
+            });
             for (k, v) in &self.0 {
                 if let Some(v) = v {
                     out.push(k.as_bytes(), v.as_bytes());

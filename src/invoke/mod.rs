@@ -95,6 +95,27 @@ impl ChildEnv {
         self.ends.push(self.buf.len());
     }
 
+    /// Append the entries of `base` whose key `keep` accepts, as they are
+    /// (they were checked when pushed there): one copy per entry, no
+    /// re-scan. A variable `base` had to leave out stays refused here.
+    pub fn extend_from(&mut self, base: &ChildEnv, mut keep: impl FnMut(&[u8]) -> bool) {
+        let mut start = 0;
+        for &end in &base.ends {
+            let Some(entry) = base.buf.get(start..end) else {
+                break;
+            };
+            start = end;
+            let key_len = entry.iter().position(|&b| b == b'=').unwrap_or(0);
+            if keep(&entry[..key_len]) {
+                self.buf.extend_from_slice(entry);
+                self.ends.push(self.buf.len());
+            }
+        }
+        if self.refused.is_none() {
+            self.refused.clone_from(&base.refused);
+        }
+    }
+
     /// The variable that had to be left out, if any.
     pub fn refused(&self) -> Option<&str> {
         self.refused.as_deref()
@@ -321,6 +342,26 @@ mod tests {
         let entries: Vec<&[u8]> = env.entries().map(CStr::to_bytes).collect();
         assert_eq!(entries, [&b"A=1"[..], b"EMPTY=", b"A=x=y"]);
         assert_eq!(env.refused(), None);
+    }
+
+    #[test]
+    fn extend_from_copies_the_kept_entries_and_a_refusal() {
+        let mut base = ChildEnv::default();
+        base.push(b"A", b"x=y");
+        base.push(b"CNI_NETNS", b"/old");
+        base.push(b"EMPTY", b"");
+        let mut out = ChildEnv::default();
+        out.extend_from(&base, |k| k != b"CNI_NETNS");
+        out.push(b"CNI_NETNS", b"/new");
+        let entries: Vec<&[u8]> = out.entries().map(CStr::to_bytes).collect();
+        assert_eq!(entries, [&b"A=x=y"[..], b"EMPTY=", b"CNI_NETNS=/new"]);
+        assert_eq!(out.get("A"), Some(&b"x=y"[..]));
+        assert_eq!(out.refused(), None);
+        base.push(b"BAD", b"a\0b");
+        let mut out = ChildEnv::default();
+        out.extend_from(&base, |_| true);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out.refused(), Some("BAD"));
     }
 
     #[test]
