@@ -9,6 +9,7 @@ use crate::log::Logger;
 use crate::protocol::{parse_request, Command, Env, Request};
 use crate::version::Version;
 use std::io::{Read, Write};
+use std::path::Path;
 
 /// Largest config accepted on stdin.
 pub const STDIN_CAP: u64 = 16 * 1024 * 1024;
@@ -152,17 +153,35 @@ fn log_refusal(parsed: Option<&serde_json::Value>, env: &Env, e: &CniError) {
     if var("CNI_COMMAND") == "STATUS" {
         return;
     }
-    let mut log = Logger::stderr(LogLevel::Error);
-    log.set_context(&var("CNI_COMMAND"), &var("CNI_CONTAINERID"));
     let file = parsed
         .and_then(|v| v.get("logFile")?.as_str())
-        .filter(|p| !p.is_empty() && !p.contains('\0'));
+        .filter(|p| !p.is_empty() && !p.contains('\0'))
+        .map(Path::new);
+    let log = open_logger(
+        LogLevel::Error,
+        (&var("CNI_COMMAND"), &var("CNI_CONTAINERID")),
+        file,
+        config::DEFAULT_LOG_MAX_BYTES,
+    );
+    log.error("", format_args!("refused: {e}"));
+}
+
+/// A logger with the request's context, to `file` when given and it
+/// opens, else (saying why) to stderr.
+fn open_logger(
+    level: LogLevel,
+    (command, container_id): (&str, &str),
+    file: Option<&Path>,
+    max_bytes: u64,
+) -> Logger {
+    let mut log = Logger::stderr(level);
+    log.set_context(command, container_id);
     if let Some(path) = file {
-        if let Err(why) = log.to_file(std::path::Path::new(path), config::DEFAULT_LOG_MAX_BYTES) {
+        if let Err(why) = log.to_file(path, max_bytes) {
             log.warn("", format_args!("{why}; logging to stderr"));
         }
     }
-    log.error("", format_args!("refused: {e}"));
+    log
 }
 
 /// The config of this request. A DEL must still undo what ADD did when the
@@ -190,13 +209,12 @@ pub fn version_reply(version: &str) -> serde_json::Value {
 }
 
 fn logger(conf: &MetaConfig, req: &Request) -> Logger {
-    let mut log = Logger::stderr(conf.log_level);
-    log.set_context(req.command.as_str(), &req.container_id);
-    if let Some(path) = &conf.log_file {
-        if let Err(why) = log.to_file(path, conf.log_max_bytes) {
-            log.warn("", format_args!("{why}; logging to stderr"));
-        }
-    }
+    let log = open_logger(
+        conf.log_level,
+        (req.command.as_str(), &req.container_id),
+        conf.log_file.as_deref(),
+        conf.log_max_bytes,
+    );
     for w in &conf.warnings {
         log.warn("", format_args!("config: {w}"));
     }

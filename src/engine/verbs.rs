@@ -165,18 +165,18 @@ impl Engine<'_> {
             );
         }
         let stale: Vec<Attachment> = records.into_iter().filter(|a| !valid.contains(a)).collect();
-        for (i, (cid, ifname)) in stale.iter().enumerate() {
+        let total = stale.len();
+        for (i, (cid, ifname)) in stale.into_iter().enumerate() {
             if deadline.expired() {
                 errors.push(CniError::new(
                     code::DELEGATE_TIMEOUT,
                     format!(
                         "GC: timeoutSeconds used up with {} stale attachment(s) left (their records are kept for the next GC)",
-                        stale.len() - i
+                        total - i
                     ),
                 ));
                 break;
             }
-            let (cid, ifname) = (cid.clone(), ifname.clone());
             let lock = match store.lock(&cid, &ifname, false, None) {
                 Ok(Some(l)) => l,
                 Ok(None) => {

@@ -364,6 +364,18 @@ mod tests {
         assert_eq!(out.refused(), Some("BAD"));
     }
 
+    /// `sh` from /bin or /usr/bin with `env` and `{}` on stdin.
+    fn run_sh(env: ChildEnv) -> Result<Output, Failure> {
+        ProcessInvoker.invoke(&Call {
+            plugin: "sh",
+            cni_path: "/bin:/usr/bin",
+            env,
+            stdin: b"{}",
+            limit: Some(Duration::from_secs(5)),
+            while_running: None,
+        })
+    }
+
     #[test]
     fn a_nul_byte_is_refused_not_truncated() {
         let mut env = ChildEnv::default();
@@ -372,15 +384,7 @@ mod tests {
         env.push(b"WORSE\0", b"c");
         assert_eq!(env.len(), 1);
         assert_eq!(env.refused(), Some("BAD"));
-        let call = Call {
-            plugin: "sh",
-            cni_path: "/bin:/usr/bin",
-            env,
-            stdin: b"{}",
-            limit: Some(Duration::from_secs(5)),
-            while_running: None,
-        };
-        match ProcessInvoker.invoke(&call) {
+        match run_sh(env) {
             Err(Failure::Spawn { reason, .. }) => {
                 assert_eq!(reason, "environment variable BAD contains a NUL byte")
             }
@@ -393,15 +397,7 @@ mod tests {
         // Linux refuses one string over 128 KiB (MAX_ARG_STRLEN) with E2BIG.
         let mut env = ChildEnv::default();
         env.push(b"CNI_ARGS", "K=".repeat(100 << 10).as_bytes());
-        let call = Call {
-            plugin: "sh",
-            cni_path: "/bin:/usr/bin",
-            env,
-            stdin: b"{}",
-            limit: Some(Duration::from_secs(5)),
-            while_running: None,
-        };
-        match ProcessInvoker.invoke(&call) {
+        match run_sh(env) {
             Err(f @ Failure::Spawn { .. }) => {
                 let e = f.into_error("delegate \"x\"");
                 assert_eq!(e.code, crate::error::code::DELEGATE_NOT_FOUND);

@@ -146,14 +146,38 @@ impl Setup {
         self.dir.0.join("state")
     }
 
-    /// Run `meta-cni` with `CNI_COMMAND=cmd` and `conf` on stdin.
-    pub fn run(&self, cmd: &str, conf: &Value) -> Run {
+    /// `conf` with this setup's state directory when it names none.
+    fn with_state_dir(&self, conf: &Value) -> Value {
         let mut conf = conf.clone();
         if let Some(m) = conf.as_object_mut() {
             m.entry("stateDir")
                 .or_insert_with(|| self.state_dir().display().to_string().into());
         }
-        self.run_raw(Some(cmd), conf.to_string().as_bytes())
+        conf
+    }
+
+    /// Run `meta-cni` with `CNI_COMMAND=cmd` and `conf` on stdin.
+    pub fn run(&self, cmd: &str, conf: &Value) -> Run {
+        self.run_raw(Some(cmd), self.with_state_dir(conf).to_string().as_bytes())
+    }
+
+    /// Start `meta-cni` as [`Setup::run`] would and leave it running (its
+    /// output discarded), for tests that kill it half-way.
+    pub fn start(&self, cmd: &str, conf: &Value) -> std::process::Child {
+        let mut child = Command::new(BIN)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.env)
+            .env("CNI_COMMAND", cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn meta-cni");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, self.with_state_dir(conf).to_string().as_bytes())
+            .expect("write config");
+        child
     }
 
     pub fn run_raw(&self, cmd: Option<&str>, stdin: &[u8]) -> Run {
@@ -233,6 +257,27 @@ pub fn run_bin(
 }
 
 /// The test process's `PATH` (the fake delegate needs `python3`).
+/// SIGKILL the processes whose pids a hanging fake wrote to `pidfile`
+/// (the delegate and its grandchild outlive a killed meta-cni).
+pub fn kill_pids_in(pidfile: &Path) {
+    for p in std::fs::read_to_string(pidfile)
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        let _ = Command::new("kill").args(["-9", p]).status();
+    }
+}
+
+/// The names in a result's `interfaces`, in order.
+pub fn iface_names(result: &Value) -> Vec<&str> {
+    result["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect()
+}
+
 pub fn host_path() -> String {
     std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
 }

@@ -381,27 +381,19 @@ fn numbers_in_a_delegate_conf_reach_it_as_written() {
         json!(s.state_dir()),
         fields.join(", ")
     );
-    expect_ok(&run_bytes(&s, "ADD", conf.as_bytes()), "ADD");
-    let calls = s.calls();
-    let call = calls.last().expect("a call");
-    for (k, _, v) in literals {
-        assert!(
-            call.raw_stdin.contains(&format!("\"{k}\":{v}")),
-            "{k}: {v} not passed as written: {}",
-            call.raw_stdin
-        );
-    }
-    // DEL replays the recorded bytes: the same.
-    s.clear_calls();
-    expect_ok(&run_bytes(&s, "DEL", conf.as_bytes()), "DEL");
-    let calls = s.calls();
-    let del = calls.last().expect("a DEL");
-    for (k, _, v) in literals {
-        assert!(
-            del.raw_stdin.contains(&format!("\"{k}\":{v}")),
-            "{}",
-            del.raw_stdin
-        );
+    // ADD, then DEL replaying the recorded bytes: the same numbers.
+    for cmd in ["ADD", "DEL"] {
+        s.clear_calls();
+        expect_ok(&run_bytes(&s, cmd, conf.as_bytes()), cmd);
+        let calls = s.calls();
+        let call = calls.last().expect("a call");
+        for (k, _, v) in literals {
+            assert!(
+                call.raw_stdin.contains(&format!("\"{k}\":{v}")),
+                "{cmd} {k}: {v} not passed as written: {}",
+                call.raw_stdin
+            );
+        }
     }
 }
 

@@ -125,21 +125,7 @@ fn lines_reach_the_file_while_a_later_delegate_still_runs() {
         "attachmentState": false, "resultMode": "chained", "delegates": [
         {"name": "a", "type": "a"},
         {"name": "b", "conf": {"type": "b", "fake": {"add": "hang", "pidfile": pidfile}}}]});
-    let mut child = std::process::Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(&s.env)
-        .env("CNI_COMMAND", "ADD")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(conf.to_string().as_bytes()).expect("write");
-    }
+    let mut child = s.start("ADD", &conf);
     let start = std::time::Instant::now();
     let logged = |text: &str| {
         text.lines()
@@ -154,12 +140,7 @@ fn lines_reach_the_file_while_a_later_delegate_still_runs() {
     let still_running = child.try_wait().expect("try_wait").is_none();
     child.kill().expect("kill");
     let _ = child.wait();
-    for p in std::fs::read_to_string(&pidfile)
-        .unwrap_or_default()
-        .split_whitespace()
-    {
-        let _ = std::process::Command::new("kill").args(["-9", p]).status();
-    }
+    kill_pids_in(&pidfile);
     assert!(still_running, "meta-cni ended before b was killed");
     assert!(
         logged(&text),

@@ -74,12 +74,7 @@ fn zero_one_and_four_template_instances() {
             );
         }
         // Merged across pipelines: eth0 + one interface per instance.
-        let names: Vec<&str> = out["interfaces"]
-            .as_array()
-            .expect("interfaces")
-            .iter()
-            .filter_map(|i| i["name"].as_str())
-            .collect();
+        let names = iface_names(&out);
         let mut want = vec!["eth0".to_string()];
         want.extend((0..n).map(|i| format!("roce{i}")));
         assert_eq!(names, want);

@@ -152,13 +152,7 @@ fn result_mode_merged_passes_the_merge_so_far_and_returns_the_merge_of_all() {
     // c sees a's and b's results merged: b's own (index 0 in its result)
     // now points at net1, the second interface.
     let prev_c = &calls[2].stdin["prevResult"];
-    let names: Vec<&str> = prev_c["interfaces"]
-        .as_array()
-        .expect("interfaces")
-        .iter()
-        .filter_map(|i| i["name"].as_str())
-        .collect();
-    assert_eq!(names, ["eth0", "net1"], "{prev_c}");
+    assert_eq!(iface_names(prev_c), ["eth0", "net1"], "{prev_c}");
     let ip_of = |r: &Value, addr: &str| {
         r["ips"]
             .as_array()
@@ -167,13 +161,7 @@ fn result_mode_merged_passes_the_merge_so_far_and_returns_the_merge_of_all() {
     };
     assert_eq!(ip_of(prev_c, "10.67.0.8/24")["interface"], 1, "{prev_c}");
     // The answer: everything once, indexes right, c's interface-less IP too.
-    let names: Vec<&str> = out["interfaces"]
-        .as_array()
-        .expect("interfaces")
-        .iter()
-        .filter_map(|i| i["name"].as_str())
-        .collect();
-    assert_eq!(names, ["eth0", "net1"], "{out}");
+    assert_eq!(iface_names(&out), ["eth0", "net1"], "{out}");
     assert_eq!(ip_of(&out, "10.66.0.7/24")["interface"], 0, "{out}");
     assert_eq!(ip_of(&out, "10.67.0.8/24")["interface"], 1, "{out}");
     assert!(

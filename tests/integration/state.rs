@@ -157,27 +157,8 @@ fn a_killed_add_leaves_a_record_del_uses() {
         {"name": "a", "type": "a"},
         {"name": "b", "conf": {"type": "b", "fake": {"add": "hang", "pidfile": pidfile}}},
         {"name": "c", "type": "c"}]});
-    let mut env = s.env.clone();
-    env.insert("CNI_COMMAND".into(), "ADD".into());
-    let mut conf_with_state = conf.clone();
-    conf_with_state["stateDir"] = json!(s.state_dir());
     // Start ADD, wait until b hangs, SIGKILL meta-cni (as a runtime's deadline would).
-    let mut child = std::process::Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(&env)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin
-            .write_all(conf_with_state.to_string().as_bytes())
-            .expect("write");
-    }
+    let mut child = s.start("ADD", &conf);
     let start = Instant::now();
     while !pidfile.exists() {
         assert!(start.elapsed() < Duration::from_secs(20), "b never started");
@@ -185,18 +166,8 @@ fn a_killed_add_leaves_a_record_del_uses() {
     }
     child.kill().expect("kill");
     let _ = child.wait();
-    // b and its grandchild are still running (SIGKILL cannot be caught); kill them.
-    let pids: Vec<i32> = std::fs::read_to_string(&pidfile)
-        .expect("pids")
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    for p in &pids {
-        let _ = std::process::Command::new("kill")
-            .arg("-9")
-            .arg(p.to_string())
-            .status();
-    }
+    // b and its grandchild are still running (SIGKILL cannot be caught).
+    kill_pids_in(&pidfile);
     s.clear_calls();
     // DEL with b removed from the config still reaches b (and c, which never ran).
     let edited =
