@@ -16,13 +16,16 @@ use std::time::Duration;
 
 const USAGE: &str = "\
 usage: meta-cni                          (run by a container runtime, with CNI_COMMAND set)
-       meta-cni validate [--cni-path DIRS] FILE...
+       meta-cni validate [--cni-path DIRS] [--runtime-deadline SECS] FILE...
        meta-cni --version | --help
 
 validate   read each FILE (.conf, or a .conflist holding a meta-cni plugin) as the
            plugin would, then check every delegate: found and executable in DIRS
            (default: $CNI_PATH, else /opt/cni/bin), and speaking the CNI version it
            will be called with (its VERSION). Prints a report; exits 1 on any problem.
+           --runtime-deadline: the deadline the runtime gives a network operation
+           (CraneSched's CRI calls: 5); timeoutSeconds must be below it so that
+           meta-cni's own rollback runs instead of the runtime's kill.
 ";
 
 /// Run the command line; returns the exit code.
@@ -55,11 +58,42 @@ pub fn run(args: &[OsString], out: &mut String) -> u8 {
     }
 }
 
+/// What `validate` checks a config against.
+struct Node {
+    cni_path: String,
+    /// The runtime's own deadline for one operation, if given.
+    runtime_deadline: Option<Duration>,
+}
+
 fn validate_cmd(args: &[String], out: &mut String) -> u8 {
     let mut cni_path = std::env::var("CNI_PATH").ok().filter(|p| !p.is_empty());
+    let mut runtime_deadline = None;
     let mut files = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        if flag == "--runtime-deadline" {
+            let Some(v) = inline.or_else(|| it.next().cloned()) else {
+                out.push_str("validate: --runtime-deadline needs a value (seconds)\n");
+                return 2;
+            };
+            match v.parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs > 0.0 => {
+                    runtime_deadline = Some(Duration::from_secs_f64(secs.min(1e9)));
+                }
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        "validate: --runtime-deadline {v:?} is not a positive number of seconds"
+                    );
+                    return 2;
+                }
+            }
+            continue;
+        }
         match a.as_str() {
             "--cni-path" => match it.next() {
                 Some(p) => cni_path = Some(p.clone()),
@@ -82,10 +116,13 @@ fn validate_cmd(args: &[String], out: &mut String) -> u8 {
         out.push_str(USAGE);
         return 2;
     }
-    let cni_path = cni_path.unwrap_or_else(|| "/opt/cni/bin".to_string());
+    let node = Node {
+        cni_path: cni_path.unwrap_or_else(|| "/opt/cni/bin".to_string()),
+        runtime_deadline,
+    };
     let mut problems = 0;
     for f in &files {
-        problems += validate_file(f, &cni_path, out);
+        problems += validate_file(f, &node, out);
     }
     let _ = writeln!(
         out,
@@ -100,7 +137,7 @@ fn validate_cmd(args: &[String], out: &mut String) -> u8 {
 }
 
 /// Validate one file; returns the number of problems.
-fn validate_file(path: &str, cni_path: &str, out: &mut String) -> usize {
+fn validate_file(path: &str, node: &Node, out: &mut String) -> usize {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
@@ -141,7 +178,7 @@ fn validate_file(path: &str, cni_path: &str, out: &mut String) -> usize {
             problems += validate_config(
                 &label,
                 &Value::Object(obj).to_string().into_bytes(),
-                cni_path,
+                node,
                 out,
             );
         }
@@ -154,10 +191,11 @@ fn validate_file(path: &str, cni_path: &str, out: &mut String) -> usize {
         }
         return problems;
     }
-    validate_config(path, &bytes, cni_path, out)
+    validate_config(path, &bytes, node, out)
 }
 
-fn validate_config(label: &str, bytes: &[u8], cni_path: &str, out: &mut String) -> usize {
+fn validate_config(label: &str, bytes: &[u8], node: &Node, out: &mut String) -> usize {
+    let cni_path = node.cni_path.as_str();
     let conf = match config::load_checked(bytes) {
         Ok(c) => c,
         Err(r) => {
@@ -197,6 +235,7 @@ fn validate_config(label: &str, bytes: &[u8], cni_path: &str, out: &mut String) 
     for w in capability_warnings(&conf)
         .into_iter()
         .chain(name_collision_warnings(&conf))
+        .chain(deadline_warnings(&conf, node.runtime_deadline))
     {
         report(false, format!("warning: {w}"));
     }
@@ -394,6 +433,31 @@ fn name_collision_warnings(conf: &MetaConfig) -> Vec<String> {
         }
     }
     out
+}
+
+/// `timeoutSeconds` against the runtime's deadline: a runtime whose
+/// deadline passes first kills meta-cni, so its rollback never runs (the
+/// runtime's DEL then ends what was in flight and undoes the rest).
+fn deadline_warnings(conf: &MetaConfig, runtime: Option<Duration>) -> Vec<String> {
+    let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+    match (conf.timeout, runtime) {
+        (None, Some(r)) => vec![format!(
+            "timeoutSeconds is not set: an operation has no deadline of its own, and the runtime's {} kills meta-cni in the middle of it; set it below {}",
+            secs(r), secs(r)
+        )],
+        (None, None) => vec![
+            "timeoutSeconds is not set: an operation has no deadline of its own, so a hanging delegate is stopped only by the runtime's deadline, which kills meta-cni before it can roll back; set it below the runtime's (CraneSched: 5s; --runtime-deadline checks it)".to_string(),
+        ],
+        (Some(t), Some(r)) if t >= r => vec![format!(
+            "timeoutSeconds ({}) is not below the runtime's deadline ({}): the runtime kills meta-cni before meta-cni gives up and rolls back; set it below {}",
+            secs(t), secs(r), secs(r)
+        )],
+        (Some(t), Some(r)) if t * 2 > r => vec![format!(
+            "timeoutSeconds ({}) leaves less than itself of the runtime's deadline ({}) for a rollback, which gets a fresh timeoutSeconds: a slow rollback is cut by the runtime's kill and finished by its DEL",
+            secs(t), secs(r)
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// The plugin's `supportedVersions`.

@@ -248,6 +248,7 @@ fn execute(
             .then(|| crate::state::Store::new(&conf.state_dir, &conf.name)),
         unsynced: Default::default(),
         inherited: Default::default(),
+        held: Default::default(),
     };
     match req.command {
         Command::Add => engine.add().map(|r| Some(r.to_json(conf.version))),

@@ -17,6 +17,7 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Format version of the file.
@@ -106,16 +107,120 @@ pub struct Store {
 }
 
 /// A held attachment lock; released on drop.
+///
+/// The lock file is also the attachment's *in-flight journal*: before a
+/// delegate is given its config, the process group it runs in is written
+/// into a fixed slot of the file (one per pipeline), so that if meta-cni is
+/// killed while the delegate runs, the next operation on the attachment
+/// finds it and ends it before doing anything else. The journal is written
+/// in place and not fsync'd: it only describes processes, which do not
+/// outlive the node.
 #[derive(Debug)]
 pub struct Lock {
-    _file: Flock<File>,
+    file: Flock<File>,
     lock_path: PathBuf,
     state_path: PathBuf,
+    /// Whether the journal may hold entries (written, or found so).
+    journal_used: AtomicBool,
+}
+
+/// Bytes per journal slot (one line, padded with spaces).
+const SLOT: usize = 128;
+
+/// A delegate started by an operation on the attachment, as the journal
+/// records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// The delegate's PID, which is also its process group ID.
+    pub pid: i32,
+    /// The boot clock (ms) when the PID was recorded.
+    pub boot_ms: u64,
+    /// The CNI command the delegate was running.
+    pub command: String,
+    /// Indexes into the attachment's pipelines and their delegates.
+    pub pipeline: usize,
+    pub delegate: usize,
+    /// The plugin type (`?` when it cannot be written in a slot).
+    pub plugin: String,
+}
+
+impl InFlight {
+    /// The slot's line: `<pid> <boot_ms> <command> <pipeline> <delegate>
+    /// <plugin>`, padded to [`SLOT`] bytes.
+    fn encode(&self) -> Vec<u8> {
+        let plugin_ok = !self.plugin.is_empty()
+            && self.plugin.len() <= 48
+            && self
+                .plugin
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'));
+        let mut line = format!(
+            "{} {} {} {} {} {}",
+            self.pid,
+            self.boot_ms,
+            self.command,
+            self.pipeline,
+            self.delegate,
+            if plugin_ok { &self.plugin } else { "?" }
+        )
+        .into_bytes();
+        line.resize(SLOT - 1, b' ');
+        line.push(b'\n');
+        line
+    }
+
+    fn decode(slot: &[u8]) -> Option<InFlight> {
+        let text = std::str::from_utf8(slot).ok()?;
+        let mut f = text.split_ascii_whitespace();
+        let entry = InFlight {
+            pid: f.next()?.parse().ok()?,
+            boot_ms: f.next()?.parse().ok()?,
+            command: f.next()?.to_string(),
+            pipeline: f.next()?.parse().ok()?,
+            delegate: f.next()?.parse().ok()?,
+            plugin: f.next()?.to_string(),
+        };
+        Some(entry)
+    }
 }
 
 impl Lock {
     pub fn state_path(&self) -> &Path {
         &self.state_path
+    }
+
+    /// Record that `entry` runs in `slot` (a pipeline's index): written
+    /// before the delegate is given its config.
+    pub fn note_in_flight(&self, slot: usize, entry: &InFlight) -> io::Result<()> {
+        self.journal_used.store(true, Ordering::Relaxed);
+        let offset = u64::try_from(slot.saturating_mul(SLOT)).map_err(io::Error::other)?;
+        self.file.write_all_at(&entry.encode(), offset)
+    }
+
+    /// The journal's entries, by slot. Entries of delegates that have
+    /// finished since are there too: whether one still runs is for the
+    /// caller to find out from the process identity.
+    pub fn in_flight(&self) -> io::Result<Vec<(usize, InFlight)>> {
+        let len = usize::try_from(self.file.metadata()?.len()).map_err(io::Error::other)?;
+        let mut bytes = vec![0; len];
+        self.file.read_exact_at(&mut bytes, 0)?;
+        if !bytes.is_empty() {
+            self.journal_used.store(true, Ordering::Relaxed);
+        }
+        Ok(bytes
+            .chunks(SLOT)
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, InFlight::decode(s)?)))
+            .collect())
+    }
+
+    /// Empty the journal (the operation holding the lock is done with its
+    /// delegates).
+    pub fn clear_in_flight(&self) -> io::Result<()> {
+        if self.journal_used.swap(false, Ordering::Relaxed) {
+            self.file.set_len(0)?;
+        }
+        Ok(())
     }
 }
 
@@ -162,6 +267,7 @@ impl Store {
             OpenOptions::new()
                 .create(create)
                 .truncate(false)
+                .read(true)
                 .write(true)
                 .mode(0o600)
                 .open(&lock_path)
@@ -192,9 +298,10 @@ impl Store {
                         == held.metadata().map(|m| m.ino()).ok();
                     if same {
                         return Ok(Some(Lock {
-                            _file: held,
+                            file: held,
                             lock_path,
                             state_path,
+                            journal_used: AtomicBool::new(false),
                         }));
                     }
                 }
@@ -379,6 +486,7 @@ impl Store {
     /// waiter notices the file is gone and retries on a new one).
     pub fn remove(&self, lock: Lock) -> io::Result<()> {
         self.retire(&lock.state_path)?;
+        lock.clear_in_flight()?;
         // The lock file is kept as a spare for the next attachment: renamed
         // into a free slot, so a waiter holding it open finds it gone from
         // the path once it gets the lock, and retries. Two removers that
@@ -675,6 +783,41 @@ mod tests {
         assert_eq!(swept, want);
         assert_eq!(names(s.dir()).len(), 6, "{:?}", names(s.dir()));
         assert!(s.load("c1", "eth0").unwrap().is_some());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_in_flight_journal_keeps_one_entry_per_slot_until_cleared() {
+        let root = tmp("journal");
+        let s = Store::new(&root, "net");
+        let lock = s.lock("c1", "eth0", true, None).unwrap().unwrap();
+        assert_eq!(lock.in_flight().unwrap(), vec![]);
+        let entry = |pid, plugin: &str| InFlight {
+            pid,
+            boot_ms: 123_456,
+            command: "ADD".into(),
+            pipeline: 2,
+            delegate: 1,
+            plugin: plugin.into(),
+        };
+        lock.note_in_flight(2, &entry(41, "sriov")).unwrap();
+        // A later delegate of the same pipeline takes the slot over.
+        lock.note_in_flight(2, &entry(42, "rdma")).unwrap();
+        // A plugin name that could break the line is not written.
+        lock.note_in_flight(0, &entry(7, "a b\n")).unwrap();
+        let got = lock.in_flight().unwrap();
+        assert_eq!(got, vec![(0, entry(7, "?")), (2, entry(42, "rdma"))]);
+        // A later holder (after a kill) reads the same.
+        drop(lock);
+        let again = s.lock("c1", "eth0", true, None).unwrap().unwrap();
+        assert_eq!(again.in_flight().unwrap(), got);
+        again.clear_in_flight().unwrap();
+        assert_eq!(again.in_flight().unwrap(), vec![]);
+        assert_eq!(fs::metadata(&again.lock_path).unwrap().len(), 0);
+        // Removing the attachment leaves no journal in the spare lock file.
+        again.note_in_flight(0, &entry(9, "x")).unwrap();
+        s.remove(again).unwrap();
+        assert_eq!(fs::metadata(s.lock_spare(0)).unwrap().len(), 0);
         fs::remove_dir_all(&root).unwrap();
     }
 

@@ -5,9 +5,10 @@
 use super::resolve::{with_prev_result, Delegate, Pipeline};
 use super::{Deadline, Engine};
 use crate::error::{code, CniError};
-use crate::invoke::{fmt_duration, Call, ChildEnv, Failure, Output};
+use crate::invoke::{fmt_duration, Call, ChildEnv, Failure, Output, ProcessId};
 use crate::protocol::Command;
 use crate::result::CniResult;
+use crate::state::InFlight;
 use crate::version::Version;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -144,7 +145,12 @@ impl Engine<'_> {
             .then_some(&meanwhile as &dyn Fn()),
         };
         let started = Instant::now();
-        let outcome = self.invoker.invoke(&call);
+        let outcome = self.invoker.start(&call).and_then(|running| {
+            if let Some(id) = running.process() {
+                self.note_in_flight(p, d, command, id);
+            }
+            running.wait()
+        });
         let level = match outcome {
             Ok(_) => LogLevel::Info,
             Err(_) => LogLevel::Error,
@@ -167,6 +173,34 @@ impl Engine<'_> {
             }
         }
         outcome
+    }
+
+    /// Write the started delegate's process group into the in-flight
+    /// journal of the attachment whose lock is held, before it gets its
+    /// config. A journal that cannot be written is logged and the call goes
+    /// on: it only matters if this meta-cni is killed while it runs.
+    fn note_in_flight(&self, p: &Pipeline, d: &Delegate, command: Command, id: ProcessId) {
+        let held = self.held.borrow();
+        let Some(lock) = held.as_ref() else { return };
+        let entry = InFlight {
+            pid: id.pid,
+            boot_ms: id.boot_ms,
+            command: command.as_str().to_string(),
+            pipeline: p.slot,
+            delegate: p
+                .delegates
+                .iter()
+                .position(|x| std::ptr::eq(x, d))
+                .or_else(|| p.delegates.iter().position(|x| x.name == d.name))
+                .unwrap_or(0),
+            plugin: d.plugin.clone(),
+        };
+        if let Err(e) = lock.note_in_flight(p.slot, &entry) {
+            self.log.warn(
+                &p.scope(d),
+                format_args!("cannot record the delegate in the in-flight journal: {e}"),
+            );
+        }
     }
 
     /// After a code-1 answer: ask the delegate's `VERSION` and pick the

@@ -9,7 +9,7 @@ mod verbs;
 
 use crate::config::{MetaConfig, ResultMode};
 use crate::error::{code, CniError};
-use crate::invoke::{ChildEnv, Invoker};
+use crate::invoke::{ChildEnv, Ended, Invoker, ProcessId};
 use crate::log::Logger;
 use crate::protocol::{Command, Env, Request};
 use crate::result::CniResult;
@@ -32,6 +32,9 @@ pub struct Engine<'a> {
     pub unsynced: RefCell<PendingSync>,
     /// Our environment as delegates inherit it, built on first use.
     pub inherited: OnceCell<ChildEnv>,
+    /// The attachment lock while delegates run under it: each delegate's
+    /// process group goes into its in-flight journal.
+    pub held: RefCell<Option<Lock>>,
 }
 
 /// Where the fsync of an ADD's first record stands.
@@ -150,6 +153,9 @@ impl Engine<'_> {
         let incoming = self.prev_result()?;
         let deadline = self.fresh_deadline();
         let lock = self.lock(deadline)?;
+        if let Some(l) = &lock {
+            self.end_in_flight(l, None, deadline)?;
+        }
         // Recorded before the first delegate runs: a meta-cni killed half-way
         // still leaves what DEL needs. Its fsyncs run while the first
         // delegates do, and in any case before ADD answers.
@@ -159,9 +165,84 @@ impl Engine<'_> {
                 *self.unsynced.borrow_mut() = PendingSync::Waiting(u);
             }
         }
-        let outcome = self.add_pipelines(&mut pipelines, incoming, deadline, lock, record.as_mut());
+        *self.held.borrow_mut() = lock;
+        let outcome = self.add_pipelines(&mut pipelines, incoming, deadline, record.as_mut());
         self.finish_sync();
         outcome
+    }
+
+    /// End what an earlier operation on this attachment left running when
+    /// it was killed (its in-flight journal), before anything else runs:
+    /// no effect of that operation may come after this one's. Each one
+    /// ended is logged at warn. `TRY_AGAIN` when something of it is still
+    /// running at the deadline.
+    fn end_in_flight(
+        &self,
+        lock: &Lock,
+        record: Option<&Record>,
+        deadline: Deadline,
+    ) -> Result<(), CniError> {
+        let entries = lock.in_flight().map_err(|e| {
+            CniError::io(format!(
+                "cannot read the in-flight journal of container {} interface {}: {e}",
+                self.req.container_id, self.req.ifname
+            ))
+        })?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // Named from the record when there is one (rare path: read here).
+        let loaded;
+        let record = match record {
+            Some(r) => Some(r),
+            None => {
+                loaded = self.state.as_ref().and_then(|s| {
+                    s.load(&self.req.container_id, &self.req.ifname)
+                        .ok()
+                        .flatten()
+                });
+                loaded.as_ref()
+            }
+        };
+        for (_, e) in entries {
+            let id = ProcessId {
+                pid: e.pid,
+                boot_ms: e.boot_ms,
+            };
+            let who = record::label(record, &e);
+            match id.end(crate::invoke::KILL_GRACE, deadline.0) {
+                Ended::Gone => self.log.debug(
+                    "",
+                    format_args!("{who}: {} of process group {} finished before", e.command, e.pid),
+                ),
+                how @ (Ended::Terminated | Ended::Killed) => self.log.warn(
+                    "",
+                    format_args!(
+                        "{who}: ended its {} (process group {}, {}) left running by a meta-cni that was killed",
+                        e.command,
+                        e.pid,
+                        if how == Ended::Killed { "SIGKILL" } else { "SIGTERM" }
+                    ),
+                ),
+                Ended::StillRunning => {
+                    return Err(CniError::new(
+                        code::TRY_AGAIN,
+                        format!(
+                            "{who}: its {} (process group {}), left running by a meta-cni that was killed, is still running after SIGKILL; try again",
+                            e.command, e.pid
+                        ),
+                    ))
+                }
+            }
+        }
+        lock.clear_in_flight()
+            .map_err(|e| CniError::io(format!("cannot clear the in-flight journal: {e}")))
+    }
+
+    /// The lock delegates run under, handed back by [`Engine::add`] and
+    /// [`Engine::del`] when they are done with it.
+    fn release(&self) -> Option<Lock> {
+        self.held.borrow_mut().take()
     }
 
     /// Start the record's fsync on a helper thread, so that the two device
@@ -222,7 +303,6 @@ impl Engine<'_> {
         pipelines: &mut [Pipeline],
         incoming: Option<CniResult>,
         deadline: Deadline,
-        lock: Option<Lock>,
         mut record: Option<&mut Record>,
     ) -> Result<CniResult, CniError> {
         let mut done: Vec<Option<CniResult>> = Vec::with_capacity(pipelines.len());
@@ -238,7 +318,7 @@ impl Engine<'_> {
                         let now = record::pipeline_record(&pipelines[i], r.as_ref());
                         if per_pipeline || now.delegates != rec.pipelines[i].delegates {
                             rec.pipelines[i] = now;
-                            if let Err(e) = self.save(lock.as_ref(), rec, false) {
+                            if let Err(e) = self.save(self.held.borrow().as_ref(), rec, false) {
                                 self.log.warn("", format_args!("{e}"));
                             }
                         }
@@ -266,9 +346,14 @@ impl Engine<'_> {
                     for (q, r) in pipelines.iter().zip(&done).rev() {
                         self.del_delegates(q, &q.delegates, r.as_ref(), budget, &mut note);
                     }
-                    self.finish_undo(lock, record.as_deref(), clean);
+                    self.finish_undo(self.release(), record.as_deref(), clean);
                     return Err(error);
                 }
+            }
+        }
+        if let Some(lock) = self.release() {
+            if let Err(e) = lock.clear_in_flight() {
+                self.log.warn("", format_args!("in-flight journal: {e}"));
             }
         }
         let mut results = done.into_iter().flatten();
@@ -291,7 +376,9 @@ impl Engine<'_> {
             return;
         };
         let outcome = match record {
-            Some(r) if !clean => store.save(&lock, r, false).map(drop),
+            Some(r) if !clean => store
+                .save(&lock, r, false)
+                .and_then(|_| lock.clear_in_flight()),
             // Clean, or nothing to keep: no record and no lock file stay.
             _ => store.remove(lock),
         };
@@ -439,14 +526,18 @@ impl Engine<'_> {
             }
             Err(e) => return Err(e),
         };
+        if let Some(l) = &lock {
+            self.end_in_flight(l, None, deadline)?;
+        }
         let (plan, record) = self.plan(prev.as_ref())?;
+        *self.held.borrow_mut() = lock;
         let mut first: Option<CniError> = None;
         for (p, r) in plan.iter().rev() {
             self.del_delegates(p, &p.delegates, r.as_ref(), deadline, &mut |e| {
                 first.get_or_insert(e);
             });
         }
-        self.finish_undo(lock, record.as_ref(), first.is_none());
+        self.finish_undo(self.release(), record.as_ref(), first.is_none());
         first.map_or(Ok(()), Err)
     }
 
@@ -508,18 +599,20 @@ mod tests {
     }
 
     impl Invoker for Recorder {
-        fn invoke(
+        fn start<'a>(
             &self,
-            call: &crate::invoke::Call<'_>,
-        ) -> Result<crate::invoke::Output, crate::invoke::Failure> {
+            call: &'a crate::invoke::Call<'a>,
+        ) -> Result<crate::invoke::Started<'a>, crate::invoke::Failure> {
             self.calls.borrow_mut().push(call.while_running.is_some());
             if let (true, Some(work)) = (self.run_work, call.while_running) {
                 work();
             }
-            Ok(crate::invoke::Output {
-                stdout: br#"{"cniVersion":"1.0.0"}"#.to_vec(),
-                stderr_tail: String::new(),
-            })
+            Ok(crate::invoke::Started::Answered(Ok(
+                crate::invoke::Output {
+                    stdout: br#"{"cniVersion":"1.0.0"}"#.to_vec(),
+                    stderr_tail: String::new(),
+                },
+            )))
         }
     }
 
@@ -564,6 +657,7 @@ mod tests {
                 state: Some(Store::new(&conf.state_dir, &conf.name)),
                 unsynced: RefCell::default(),
                 inherited: OnceCell::new(),
+                held: RefCell::default(),
             };
             engine.add().expect("ADD");
             assert_eq!(*invoker.calls.borrow(), offered);

@@ -6,7 +6,7 @@ use super::Engine;
 use crate::config::ResultMode;
 use crate::protocol::Request;
 use crate::result::CniResult;
-use crate::state::{DelegateRecord, PipelineRecord, Record, RequestVars, FORMAT};
+use crate::state::{DelegateRecord, InFlight, PipelineRecord, Record, RequestVars, FORMAT};
 use crate::version::Version;
 use std::time::Duration;
 
@@ -64,7 +64,8 @@ impl Engine<'_> {
     pub(super) fn replay(&self, r: &Record) -> Result<Vec<(Pipeline, Option<CniResult>)>, String> {
         r.pipelines
             .iter()
-            .map(|pr| {
+            .enumerate()
+            .map(|(slot, pr)| {
                 let mode =
                     mode_from(&pr.mode).ok_or_else(|| format!("unknown mode {:?}", pr.mode))?;
                 let delegates = pr
@@ -106,6 +107,7 @@ impl Engine<'_> {
                 Ok((
                     Pipeline {
                         name: pr.name.clone(),
+                        slot,
                         ifname: pr.if_name.clone(),
                         mode,
                         delegates,
@@ -126,5 +128,19 @@ fn non_empty(req: &Request) -> Option<&str> {
 fn rebase(env: &mut super::resolve::EnvDelta, key: &str, was: Option<&str>, now: Option<&str>) {
     if env.get(key) == was {
         env.0.insert(key.to_string(), now.map(str::to_string));
+    }
+}
+
+/// How a journal entry's delegate is named in messages: from the record
+/// when it has the entry's pipeline and delegate, else by position.
+pub(super) fn label(record: Option<&Record>, e: &InFlight) -> String {
+    let pipeline = record.and_then(|r| r.pipelines.get(e.pipeline));
+    match pipeline.and_then(|p| Some((p, p.delegates.get(e.delegate)?))) {
+        Some((p, d)) if p.name.is_empty() => format!("delegate {:?} ({})", d.name, d.plugin),
+        Some((p, d)) => format!("pipeline {:?} delegate {:?} ({})", p.name, d.name, d.plugin),
+        None => format!(
+            "pipeline #{} delegate #{} ({})",
+            e.pipeline, e.delegate, e.plugin
+        ),
     }
 }

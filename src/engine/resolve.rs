@@ -100,6 +100,9 @@ pub struct Delegate {
 pub struct Pipeline {
     /// Pipeline or instance name (`roce-0`); empty for the seed shape.
     pub name: String,
+    /// Its position among the attachment's pipelines: its slot in the
+    /// in-flight journal and its index in the record.
+    pub slot: usize,
     pub ifname: String,
     pub mode: ResultMode,
     pub delegates: Vec<Delegate>,
@@ -181,6 +184,9 @@ impl Engine<'_> {
                     }
                 }
             }
+        }
+        for (slot, p) in out.iter_mut().enumerate() {
+            p.slot = slot;
         }
         Ok(out)
     }
@@ -292,6 +298,7 @@ impl Engine<'_> {
             .collect::<Result<_, CniError>>()?;
         Ok(Pipeline {
             name,
+            slot: 0,
             ifname,
             mode: spec.mode,
             delegates,

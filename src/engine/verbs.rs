@@ -74,6 +74,7 @@ impl Engine<'_> {
             state: None,
             unsynced: RefCell::default(),
             inherited: self.inherited.clone(),
+            held: RefCell::default(),
         }
     }
 
@@ -203,6 +204,10 @@ impl Engine<'_> {
             };
             let req = self.request_for(Command::Del, &cid, &ifname);
             let sub = self.with_request(&req);
+            if let Err(e) = sub.end_in_flight(&lock, Some(&record), deadline) {
+                errors.push(e.context(format!("GC of {cid}/{ifname}")));
+                continue;
+            }
             let plan = match sub.replay(&record) {
                 Ok(p) => p,
                 Err(why) => {
@@ -218,18 +223,21 @@ impl Engine<'_> {
                 format_args!("GC: releasing stale attachment {cid}/{ifname}"),
             );
             let mut clean = true;
+            *sub.held.borrow_mut() = Some(lock);
             for (p, r) in plan.iter().rev() {
                 sub.del_delegates(p, &p.delegates, r.as_ref(), deadline, &mut |e| {
                     clean = false;
                     errors.push(e.context(format!("GC of {cid}/{ifname}")));
                 });
             }
-            if clean {
-                if let Err(e) = store.remove(lock) {
-                    errors.push(CniError::io(format!(
-                        "GC: remove record of {cid}/{ifname}: {e}"
-                    )));
-                }
+            let Some(lock) = sub.release() else { continue };
+            let done = if clean {
+                store.remove(lock)
+            } else {
+                lock.clear_in_flight()
+            };
+            if let Err(e) = done {
+                errors.push(CniError::io(format!("GC: state of {cid}/{ifname}: {e}")));
             }
         }
     }

@@ -3,6 +3,7 @@
 //! without threads (poll), enforce its time limit (SIGTERM to the group,
 //! SIGKILL after a grace), and classify the outcome.
 
+mod group;
 mod process;
 
 use crate::error::{code, CniError};
@@ -11,7 +12,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use process::{find, ProcessInvoker};
+pub use group::{boot_ms, Ended, ProcessId};
+pub use process::{find, ProcessInvoker, Running};
 
 /// Cap on a delegate's stdout; beyond it output is read and discarded.
 pub const STDOUT_CAP: usize = 8 * 1024 * 1024;
@@ -263,9 +265,42 @@ impl Failure {
     }
 }
 
-/// The seam between the engine and processes (fakes in unit tests).
+/// A call that has been started.
+pub enum Started<'a> {
+    /// A delegate process, not yet given its stdin.
+    Process(Running<'a>),
+    /// An answer given without a process (fakes in tests).
+    Answered(Result<Output, Failure>),
+}
+
+impl Started<'_> {
+    /// The delegate's process group, to record while it runs.
+    pub fn process(&self) -> Option<ProcessId> {
+        match self {
+            Started::Process(r) => Some(r.id),
+            Started::Answered(_) => None,
+        }
+    }
+
+    /// Give the delegate its stdin and wait for the outcome.
+    pub fn wait(self) -> Result<Output, Failure> {
+        match self {
+            Started::Process(r) => r.wait(),
+            Started::Answered(a) => a,
+        }
+    }
+}
+
+/// The seam between the engine and processes (fakes in unit tests): a call
+/// is started, and then waited for. Between the two the delegate exists but
+/// has not been given its config, so it has done nothing yet.
 pub trait Invoker {
-    fn invoke(&self, call: &Call<'_>) -> Result<Output, Failure>;
+    fn start<'a>(&self, call: &'a Call<'a>) -> Result<Started<'a>, Failure>;
+
+    /// Start the call and wait for it.
+    fn invoke(&self, call: &Call<'_>) -> Result<Output, Failure> {
+        self.start(call)?.wait()
+    }
 }
 
 /// `0.82ms`, `412ms`, `30s`: precise where it is short, whole seconds for

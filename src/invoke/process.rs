@@ -9,8 +9,8 @@
 //! [`ChildEnv`] already holds the `KEY=VALUE\0` strings `execve` wants.
 
 use super::{
-    parse_error_object, Call, ChildEnv, Failure, Invoker, Output, DRAIN_GRACE, KILL_GRACE,
-    STDERR_TAIL, STDOUT_CAP,
+    parse_error_object, Call, ChildEnv, Failure, Invoker, Output, ProcessId, Started, DRAIN_GRACE,
+    KILL_GRACE, STDERR_TAIL, STDOUT_CAP,
 };
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -36,11 +36,45 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct ProcessInvoker;
 
 impl Invoker for ProcessInvoker {
-    fn invoke(&self, call: &Call<'_>) -> Result<Output, Failure> {
+    fn start<'a>(&self, call: &'a Call<'a>) -> Result<Started<'a>, Failure> {
         // A limit too far away to be an `Instant` is no limit.
         let deadline = call.limit.and_then(|l| Instant::now().checked_add(l));
         let path = find(call.plugin, call.cni_path)?;
-        let (mut child, pipes) = spawn(&path, &call.env, deadline)?;
+        let (child, pipes) = spawn(&path, &call.env, deadline)?;
+        Ok(Started::Process(Running {
+            id: ProcessId::spawned_now(child.pid.as_raw()),
+            child,
+            pipes,
+            path,
+            deadline,
+            call,
+        }))
+    }
+}
+
+/// A delegate that has been started and has not been given its stdin yet:
+/// until it has its config it can do nothing, so its process group can be
+/// recorded first (see [`super::group`]).
+pub struct Running<'a> {
+    pub(super) id: ProcessId,
+    child: Child,
+    pipes: Pipes,
+    path: PathBuf,
+    deadline: Option<Instant>,
+    call: &'a Call<'a>,
+}
+
+impl Running<'_> {
+    /// Feed stdin, collect the output, enforce the limit, classify.
+    pub(super) fn wait(self) -> Result<Output, Failure> {
+        let Running {
+            mut child,
+            pipes,
+            path,
+            deadline,
+            call,
+            ..
+        } = self;
         let io = pipes
             .nonblocking()
             .and_then(|p| p.drive(&mut child, call.stdin, deadline, call.while_running));
@@ -62,6 +96,16 @@ impl Invoker for ProcessInvoker {
             }
         };
         classify(finished)
+    }
+}
+
+impl Drop for Child {
+    /// A call dropped before it was waited for (a panic between spawn and
+    /// wait) must not leave its delegate behind.
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            kill_group(self);
+        }
     }
 }
 

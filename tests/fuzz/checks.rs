@@ -11,7 +11,7 @@
 #![allow(dead_code)]
 
 use meta_cni::config;
-use meta_cni::invoke::{Call, Failure, Invoker, Output};
+use meta_cni::invoke::{Call, Failure, Invoker, Output, Started};
 use meta_cni::overrides::{apply_to_args, join_cni_args, parse_cni_args, Manip};
 use meta_cni::protocol::Env;
 use meta_cni::result::CniResult;
@@ -397,7 +397,13 @@ fn check_indexes(r: &CniResult, what: &str) {
 pub struct FakeInvoker;
 
 impl Invoker for FakeInvoker {
-    fn invoke(&self, call: &Call<'_>) -> Result<Output, Failure> {
+    fn start<'a>(&self, call: &'a Call<'a>) -> Result<Started<'a>, Failure> {
+        Ok(Started::Answered(self.answer(call)))
+    }
+}
+
+impl FakeInvoker {
+    fn answer(&self, call: &Call<'_>) -> Result<Output, Failure> {
         let env = |k: &str| {
             call.env
                 .get(k)

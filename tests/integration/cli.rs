@@ -193,6 +193,7 @@ fn validate_warns_when_delegates_would_share_host_state_by_network_name() {
     // Names that differ per instance and per pipeline: no warning.
     let out = check(
         json!({"cniVersion": "1.0.0", "name": "n", "type": "meta-cni", "capabilities": caps,
+        "timeoutSeconds": 3,
         "pipelines": [
             {"name": "eth", "ifName": "eth0", "delegates": [{"name": "pm", "type": "portmap"}]},
             {"name": "net1", "ifName": "net1", "delegates": [{"name": "pm1", "type": "portmap"}]},
@@ -200,4 +201,52 @@ fn validate_warns_when_delegates_would_share_host_state_by_network_name() {
                 {"name": "bw", "conf": {"type": "bandwidth", "name": "bw-{{.Gres.Index}}"}}]}]}),
     );
     assert!(!out.contains("warning"), "{out}");
+}
+
+#[test]
+fn validate_warns_when_timeout_seconds_is_missing_or_not_below_the_runtime_deadline() {
+    let s = Setup::new(&["bridge"]);
+    let bin = s.bin.display().to_string();
+    let check = |timeout: Option<u32>, deadline: Option<&str>| {
+        let mut conf = json!({"cniVersion": "1.0.0", "name": "n", "type": "meta-cni",
+            "delegates": [{"name": "br", "type": "bridge"}]});
+        if let Some(t) = timeout {
+            conf["timeoutSeconds"] = json!(t);
+        }
+        let path = s.path("deadline.conf");
+        std::fs::write(&path, conf.to_string()).expect("write");
+        let mut args = vec!["validate", "--cni-path", &bin];
+        if let Some(d) = deadline {
+            args.extend(["--runtime-deadline", d]);
+        }
+        let path = path.display().to_string();
+        args.push(&path);
+        let r = cli(&args, &BTreeMap::new());
+        // Warnings, not problems: the config works.
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        r.stdout
+    };
+    let out = check(None, Some("5"));
+    assert!(
+        out.contains("warning: timeoutSeconds is not set") && out.contains("below 5s"),
+        "{out}"
+    );
+    assert!(check(None, None).contains("warning: timeoutSeconds is not set"));
+    let out = check(Some(10), Some("5"));
+    assert!(
+        out.contains("timeoutSeconds (10s) is not below the runtime's deadline (5s)"),
+        "{out}"
+    );
+    assert!(check(Some(4), Some("5")).contains("for a rollback"));
+    let out = check(Some(2), Some("5"));
+    assert!(!out.contains("timeoutSeconds"), "{out}");
+    assert!(!check(Some(2), None).contains("timeoutSeconds"));
+    // A deadline that is not a positive number is a usage error.
+    for bad in ["0", "-1", "x", "inf"] {
+        let r = cli(
+            &["validate", "--runtime-deadline", bad, "f"],
+            &BTreeMap::new(),
+        );
+        assert_eq!(r.code, 2, "{bad}: {}", r.stdout);
+    }
 }

@@ -12,6 +12,7 @@ mod config_errors;
 mod examples;
 mod faults;
 mod hostile;
+mod inflight;
 mod logging;
 mod pipelines;
 mod protocol;

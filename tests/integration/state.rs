@@ -166,15 +166,20 @@ fn a_killed_add_leaves_a_record_del_uses() {
     }
     child.kill().expect("kill");
     let _ = child.wait();
-    // b and its grandchild are still running (SIGKILL cannot be caught).
-    kill_pids_in(&pidfile);
     s.clear_calls();
-    // DEL with b removed from the config still reaches b (and c, which never ran).
+    // DEL with b removed from the config still reaches b (and c, which never
+    // ran), after ending the hanging b and its grandchild.
     let edited =
         json!({"cniVersion": "1.0.0", "name": "net", "delegates": [{"name": "a", "type": "a"}]});
     s.run("DEL", &edited).ok();
     assert_eq!(s.order(), ["c:DEL", "b:DEL", "a:DEL"]);
     assert!(state_files(&s).is_empty());
+    for pid in std::fs::read_to_string(&pidfile)
+        .expect("pids")
+        .split_whitespace()
+    {
+        assert!(!alive(pid.parse().expect("pid")), "{pid} survived the DEL");
+    }
 }
 
 #[test]
