@@ -8,7 +8,9 @@
 set -eu
 top="$(cd "$(dirname "$0")/.." && pwd)"
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 1; }
-"$top/../shared/tools/install-cnitool.sh" >/dev/null
+# cnitool (tests/tools/cnitool) and the reference plugins, if missing.
+sh "$top/scripts/install-test-tools.sh"
+cnitool="${CNITOOL:-/usr/local/bin/cnitool}"
 cargo build --release --quiet --manifest-path "$top/Cargo.toml"
 
 tmp="$(mktemp -d /tmp/meta-cni-demo.XXXXXX)"
@@ -16,7 +18,7 @@ ns="mcni-demo-$$"
 added=""
 cleanup() {
   # Whatever happened, undo an ADD (portmap's rules live outside the netns).
-  [ -n "$added" ] && timeout 60 cnitool del crane-demo "/var/run/netns/$ns" >/dev/null 2>&1
+  [ -n "$added" ] && timeout 60 "$cnitool" del crane-demo "/var/run/netns/$ns" >/dev/null 2>&1
   ip netns del "$ns" 2>/dev/null || true
   ip link del mcnidemo0 2>/dev/null || true
   rm -rf "$tmp"
@@ -42,21 +44,22 @@ echo "== meta-cni validate: the seed example (calico is not installed here) and 
 "$tmp/bin/meta-cni" validate --cni-path "$tmp/bin" "$tmp/net.d/10-demo.conf"
 echo "== cnitool add crane-demo $ns"
 added=1
-timeout 60 cnitool add crane-demo "/var/run/netns/$ns"
+timeout 60 "$cnitool" add crane-demo "/var/run/netns/$ns"
 echo "== inside the namespace"
 ip netns exec "$ns" ip -4 -o addr show eth0
 echo "== the attachment record DEL will replay"
 ls -l "$tmp/state/crane-demo/"
 echo "== cnitool check"
-if out=$(timeout 60 cnitool check crane-demo "/var/run/netns/$ns" 2>&1); then
+if out=$(timeout 60 "$cnitool" check crane-demo "/var/run/netns/$ns" 2>&1); then
   echo "check: ok"
-elif echo "$out" | grep -q 'delegate "portmap": could not check ipv6 dnat'; then
+elif printf '%s\n' "$out" | grep -q 'delegate \\"portmap\\": could not check ipv6 dnat'; then
+  # cnitool printed meta-cni's CNI error object (JSON, one line).
   echo "check: bridge passed; portmap's CHECK (and so the chain's) failed with the known bug of the"
   echo "       reference portmap 1.1.1 (it looks for an IPv6 rule of an IPv4-only container):"
-  echo "       $out" | head -n 1
+  printf '       %s\n' "$out" | head -n 1
 else
-  echo "$out"; echo "check: FAILED"; exit 1
+  printf '%s\n' "$out"; echo "check: FAILED"; exit 1
 fi
 echo "== cnitool del"
-timeout 60 cnitool del crane-demo "/var/run/netns/$ns" && added="" && echo "del: ok"
+timeout 60 "$cnitool" del crane-demo "/var/run/netns/$ns" && added="" && echo "del: ok"
 echo "== demo finished"
