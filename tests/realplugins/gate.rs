@@ -28,8 +28,14 @@ pub enum Need {
     Podman,
 }
 
-/// Where cnitool is: `/usr/local/bin/cnitool`, else `cnitool` in PATH.
+/// Where cnitool is: `$CNITOOL` if set, else `/usr/local/bin/cnitool`, else
+/// `cnitool` in PATH. It is the libcni driver in `tests/tools/cnitool`, which
+/// `scripts/install-test-tools.sh` builds and installs (at `$CNITOOL` or
+/// `/usr/local/bin/cnitool`).
 pub fn cnitool() -> PathBuf {
+    if let Some(p) = std::env::var_os("CNITOOL").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
     let fixed = Path::new("/usr/local/bin/cnitool");
     if fixed.is_file() {
         return fixed.to_path_buf();
@@ -75,7 +81,10 @@ fn base() -> &'static Result<(), String> {
             missing.push("not running as root".to_string());
         }
         if !cnitool().is_file() {
-            missing.push("cnitool not found (/usr/local/bin/cnitool or PATH)".to_string());
+            missing.push(format!(
+                "cnitool not found at {} (scripts/install-test-tools.sh builds it)",
+                cnitool().display()
+            ));
         }
         for p in PLUGINS {
             let path = Path::new(PLUGIN_DIR).join(p);

@@ -5,13 +5,14 @@
 //! `meta-cni`, which runs Debian's reference plugins (`bridge` +
 //! `host-local` standing in for calico, `portmap`, `bandwidth`, `macvlan`)
 //! against network namespaces the tests create. A podman test runs a real
-//! container whose network is wired by meta-cni. See
-//! `../../shared/docs/testing.md` for the pieces and the rules.
+//! container whose network is wired by meta-cni. `docs/testing.md` describes
+//! the pieces and the rules; `scripts/install-test-tools.sh` (`make
+//! test-tools`) installs them.
 //!
 //! # Requirements and `META_CNI_REQUIRE_REAL`
 //!
 //! Every test first checks that it runs as root, that `ip netns add`
-//! works, that `cnitool` (`/usr/local/bin/cnitool` or PATH) and
+//! works, that `cnitool` (`$CNITOOL`, `/usr/local/bin/cnitool` or PATH) and
 //! `/usr/lib/cni/{bridge,host-local,portmap,bandwidth}` exist (the podman
 //! test also needs `podman`, `runc` and a static `/bin/busybox`). If
 //! something is missing the test prints a loud `SKIPPED (reason)` line to

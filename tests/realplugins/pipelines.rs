@@ -239,9 +239,9 @@ fn pipelines_check_gives_each_pipeline_its_own_result() {
     );
 }
 
-/// behaviour.md section 8: DEL undoes what ADD ran (from the attachment
-/// state file) even when the GRES annotations are missing on DEL. Without
-/// it the template pipeline is skipped and net0's address leaks.
+/// DEL undoes what ADD ran, from the attachment record, even when the GRES
+/// annotations are missing on DEL. Without the record the template pipeline
+/// would be skipped and net0's address would leak.
 #[test]
 fn pipelines_del_without_annotations_still_removes_net0() {
     let o = Opts {

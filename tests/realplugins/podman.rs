@@ -3,8 +3,7 @@
 //! Hermetic: podman gets its own containers.conf (CNI backend, our bin dir
 //! and config dir, its tmp dir inside the test's temp dir, no event log),
 //! its own `--root`/`--runroot`, `--runtime runc`, and an image imported
-//! from a busybox-static rootfs the test builds. Recipe:
-//! `../../shared/docs/testing.md`, "A real container runtime".
+//! from a busybox-static rootfs the test builds. Recipe: `docs/testing.md`.
 
 use crate::cmd::{Cmd, Out};
 use crate::conf;
