@@ -3,11 +3,13 @@
 //! node: each delegate binary is in the CNI path, executable, and speaks the
 //! version it will be called with.
 
-use crate::config::{self, MetaConfig, Target};
+use crate::config::{self, MetaConfig, PipelineSpec, Target};
 use crate::invoke::{self, Call, ChildEnv, Invoker, ProcessInvoker};
-use crate::template::{self, Gres, Vars};
-use crate::version::Version;
-use serde_json::{Map, Value};
+use crate::log::{LogLevel, Logger};
+use crate::plan::{EnvDelta, Label, Planner, Sample};
+use crate::protocol::{Command, Request};
+use crate::version::{supported_versions, Version};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -29,7 +31,7 @@ validate   read each FILE (.conf, or a .conflist holding a meta-cni plugin) as t
 ";
 
 /// Run the command line; returns the exit code.
-pub fn run(args: &[OsString], out: &mut String) -> u8 {
+pub(crate) fn run(args: &[OsString], out: &mut String) -> u8 {
     let args: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -195,7 +197,6 @@ fn validate_file(path: &str, node: &Node, out: &mut String) -> usize {
 }
 
 fn validate_config(label: &str, bytes: &[u8], node: &Node, out: &mut String) -> usize {
-    let cni_path = node.cni_path.as_str();
     let conf = match config::load_checked(bytes) {
         Ok(c) => c,
         Err(r) => {
@@ -212,134 +213,129 @@ fn validate_config(label: &str, bytes: &[u8], node: &Node, out: &mut String) -> 
     let shape = if conf.multi {
         format!("{} pipeline(s)", conf.pipelines.len())
     } else {
-        format!("delegates, resultMode {}", conf.pipelines[0].mode.as_str())
+        format!("delegates, resultMode {}", conf.pipelines[0].mode)
     };
     let _ = writeln!(
         out,
         "{label}: network {:?}, cniVersion {}, {shape}",
         conf.name, conf.version
     );
-    let mut problems = 0;
-    let mut report = |problem: bool, line: String| {
-        if problem {
-            problems += 1;
-        }
-        out.push_str("  ");
-        out.push_str(if problem { "PROBLEM: " } else { "" });
-        out.push_str(&line);
-        out.push('\n');
-    };
-    for w in &conf.warnings {
-        report(false, format!("warning: {w}"));
-    }
-    for w in capability_warnings(&conf)
-        .into_iter()
+    let mut report = Report { out, problems: 0 };
+    for w in conf
+        .warnings
+        .iter()
+        .cloned()
+        .chain(capability_warnings(&conf))
         .chain(name_collision_warnings(&conf))
         .chain(deadline_warnings(&conf, node.runtime_deadline))
     {
-        report(false, format!("warning: {w}"));
+        report.line(false, format!("warning: {w}"));
     }
-    let mut versions: BTreeMap<String, Result<Vec<String>, String>> = BTreeMap::new();
-    for p in &conf.pipelines {
-        let where_ = match &p.target {
-            Target::Request => String::new(),
-            Target::Static(n) => format!("pipeline {:?} ({n}) ", p.name),
-            Target::Template(pre) => format!("pipeline {:?} ({pre}N) ", p.name),
-        };
-        for d in &p.delegates {
-            let who = format!("{where_}delegate {:?} ({})", d.name, d.plugin);
-            if let Some(e) = render_check(p, d) {
-                report(true, format!("{who}: template {e}"));
-            }
-            // Where the delegate is looked up at run time: the innermost
-            // cniPath override (delegate, pipeline, top level), else CNI_PATH.
-            let dir_path = [
-                &d.runtime_override,
-                &p.runtime_override,
-                &conf.runtime_override,
-            ]
-            .iter()
-            .find_map(|o| o.cni_path.as_deref())
-            .unwrap_or(cni_path);
-            let found = match invoke::find(&d.plugin, dir_path) {
-                Ok(f) => f,
-                Err(f) => {
-                    report(
-                        true,
-                        format!("{who}: {}", f.into_error("").msg.trim_start_matches(": ")),
-                    );
-                    continue;
-                }
-            };
-            let executable =
-                std::fs::metadata(&found).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
-            if !executable {
-                report(
-                    true,
-                    format!("{who}: {} is not executable", found.display()),
-                );
-                continue;
-            }
-            let supported = versions
-                .entry(found.display().to_string())
-                .or_insert_with(|| plugin_versions(&d.plugin, dir_path, d.version));
-            match supported {
-                Err(e) => report(
-                    true,
-                    format!("{who}: {} does not answer VERSION: {e}", found.display()),
-                ),
-                Ok(list) if list.iter().any(|v| v == d.version.as_str()) => {
-                    report(
-                        false,
-                        format!("{who}: ok ({}, cniVersion {})", found.display(), d.version),
-                    );
-                }
-                Ok(list) => {
-                    let best = list.iter().filter_map(|v| Version::parse(v)).max();
-                    match best {
-                        // A problem, as the contract has it: the call
-                        // would still work, but only after the delegate
-                        // refused it once, on every call.
-                        Some(b) => report(
-                            true,
-                            format!(
-                                "{who}: {} does not speak cniVersion {} (it speaks {}): every call would be refused once before meta-cni falls back to {b}; set conf.cniVersion to {b}",
-                                found.display(),
-                                d.version,
-                                list.join(", ")
-                            ),
-                        ),
-                        None => report(
-                            true,
-                            format!(
-                                "{who}: {} speaks [{}], none of which meta-cni speaks",
-                                found.display(),
-                                list.join(", ")
-                            ),
-                        ),
-                    }
-                }
-            }
+    // The delegates as ADD would plan them, for a request with CNI_PATH
+    // as given: overrides, templates and lookup all go the same way.
+    let req = Request {
+        command: Command::Add,
+        container_id: "validate".into(),
+        netns: Some("/var/run/netns/validate".into()),
+        ifname: "eth0".into(),
+        args: None,
+        path: node.cni_path.clone(),
+    };
+    let quiet = Logger::stderr(LogLevel::Error);
+    let planner = Planner::new(&conf, &req, &quiet);
+    let mut versions = BTreeMap::new();
+    for spec in &conf.pipelines {
+        for sample in planner.sample(spec) {
+            check_delegate(&mut report, spec, &sample, &mut versions);
         }
     }
-    problems
+    report.problems
 }
 
-/// Render a templated conf with sample values, to catch template errors now
-/// rather than at the first ADD.
-fn render_check(p: &config::PipelineSpec, d: &config::DelegateSpec) -> Option<String> {
-    if !d.templated {
-        return None;
+/// The lines of one config's report, counting problems.
+struct Report<'o> {
+    out: &'o mut String,
+    problems: usize,
+}
+
+impl Report<'_> {
+    fn line(&mut self, problem: bool, line: String) {
+        self.problems += usize::from(problem);
+        self.out.push_str("  ");
+        self.out.push_str(if problem { "PROBLEM: " } else { "" });
+        self.out.push_str(&line);
+        self.out.push('\n');
     }
-    let args = BTreeMap::new();
-    let gres = matches!(p.target, Target::Template(_)).then_some(Gres {
-        device: "0000:00:00.0",
-        index: "0",
-    });
-    let mut v = Value::Object(d.conf.clone());
-    template::render_value(&mut v, &Vars { gres, args: &args })
-        .err()
-        .map(|e| e.to_string())
+}
+
+/// Each plugin binary's `supportedVersions` (or why there are none).
+type Versions = BTreeMap<String, Result<Vec<String>, String>>;
+
+/// One delegate: its config renders, its binary is where ADD would look
+/// (executable), and it speaks the version it will be called with.
+fn check_delegate(
+    report: &mut Report<'_>,
+    spec: &PipelineSpec,
+    sample: &Sample<'_>,
+    versions: &mut Versions,
+) {
+    let d = sample.spec;
+    let ifname = match &spec.target {
+        Target::Request => None,
+        Target::Static(n) => Some(n.clone()),
+        Target::Template(pre) => Some(format!("{pre}N")),
+    };
+    let label = Label {
+        pipeline: &spec.name,
+        delegate: &d.name,
+    };
+    let who = label.describe(ifname.as_deref(), &d.plugin);
+    if let Some(e) = &sample.conf {
+        let why = e.msg.split_once(": ").map_or(e.msg.as_str(), |(_, w)| w);
+        report.line(true, format!("{who}: {why}"));
+    }
+    let env = match &sample.env {
+        Ok(env) => env,
+        Err(e) => return report.line(true, format!("{who}: {}", e.msg)),
+    };
+    let dirs = env.get("CNI_PATH").unwrap_or("");
+    let found = match invoke::find(&d.plugin, dirs) {
+        Ok(f) => f,
+        Err(f) => return report.line(true, format!("{who}: {f}")),
+    };
+    if !std::fs::metadata(&found).is_ok_and(|m| m.permissions().mode() & 0o111 != 0) {
+        return report.line(
+            true,
+            format!("{who}: {} is not executable", found.display()),
+        );
+    }
+    let supported = versions
+        .entry(found.display().to_string())
+        .or_insert_with(|| plugin_versions(&d.plugin, env, d.version));
+    let at = found.display();
+    match supported {
+        Err(e) => report.line(true, format!("{who}: {at} does not answer VERSION: {e}")),
+        Ok(list) if list.iter().any(|v| v == d.version.as_str()) => {
+            report.line(false, format!("{who}: ok ({at}, cniVersion {})", d.version));
+        }
+        Ok(list) => {
+            let best = list.iter().filter_map(|v| v.parse::<Version>().ok()).max();
+            let line = match best {
+                // The call would still work, but only after the delegate
+                // refused it once, on every call: a problem.
+                Some(b) => format!(
+                    "{who}: {at} does not speak cniVersion {} (it speaks {}): every call would be refused once before meta-cni falls back to {b}; set conf.cniVersion to {b}",
+                    d.version,
+                    list.join(", ")
+                ),
+                None => format!(
+                    "{who}: {at} speaks [{}], none of which meta-cni speaks",
+                    list.join(", ")
+                ),
+            };
+            report.line(true, line);
+        }
+    }
 }
 
 /// Capabilities delegates declare that the meta config does not: the
@@ -460,30 +456,18 @@ fn deadline_warnings(conf: &MetaConfig, runtime: Option<Duration>) -> Vec<String
     }
 }
 
-/// The plugin's `supportedVersions`.
-fn plugin_versions(plugin: &str, cni_path: &str, version: Version) -> Result<Vec<String>, String> {
-    let mut env = ChildEnv::inherited(&std::env::vars_os().collect::<Vec<_>>());
-    env.push(b"CNI_COMMAND", b"VERSION");
+/// The plugin's `supportedVersions`, asked as ADD's delegate would be run
+/// (its environment, its lookup path).
+fn plugin_versions(plugin: &str, env: &EnvDelta, version: Version) -> Result<Vec<String>, String> {
+    let inherited = ChildEnv::inherited(&std::env::vars_os().collect::<Vec<_>>());
     let stdin = format!("{{\"cniVersion\":\"{version}\"}}");
     let call = Call {
         plugin,
-        cni_path,
-        env,
+        cni_path: env.get("CNI_PATH").unwrap_or(""),
+        env: env.environment(&inherited, "VERSION"),
         stdin: stdin.as_bytes(),
         limit: Some(Duration::from_secs(5)),
-        while_running: None,
     };
-    let out = ProcessInvoker
-        .invoke(&call)
-        .map_err(|f| f.into_error("").msg.trim_start_matches(": ").to_string())?;
-    let v: Map<String, Value> =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("not JSON: {e}"))?;
-    Ok(v.get("supportedVersions")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default())
+    let out = ProcessInvoker.invoke(&call).map_err(|f| f.to_string())?;
+    supported_versions(&out.stdout)
 }

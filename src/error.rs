@@ -103,7 +103,7 @@ impl CniError {
 }
 
 /// Longest `msg` or `details` printed in an error object, in bytes.
-pub const MAX_TEXT: usize = 64 * 1024;
+pub(crate) const MAX_TEXT: usize = 64 * 1024;
 
 /// `s`, or its first [`MAX_TEXT`] bytes (on a character boundary) and a
 /// note of how much was left out.

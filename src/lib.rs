@@ -1,35 +1,50 @@
 //! meta-cni: a CNI meta-plugin that runs delegate plugins in pipelines.
 //!
-//! Module map:
-//! * [`protocol`]: the CNI exec protocol (environment table, commands).
-//! * [`config`]: the meta config (both shapes), defaults and validation.
-//! * [`overrides`]: `runtimeOverride` expressions for `CNI_ARGS` and env vars.
-//! * [`template`]: the Go-template subset rendered into delegate configs.
-//! * [`invoke`]: finding and running one delegate with a deadline.
-//! * [`result`]: typed CNI results, version conversion and merge.
-//! * [`engine`]: ADD / DEL / CHECK over resolved pipelines.
-//! * [`state`]: attachment state files (what ADD ran, for DEL/CHECK/GC).
-//! * [`log`]: the stderr / file logger.
-//! * [`plugin`]: one invocation end to end: stdin, env, dispatch, stdout.
-//! * [`cli`]: `--version`, `--help` and `validate`, for people.
+//! The product is the `meta-cni` binary; `main.rs` calls [`main_entry`].
+//! Modules, lowest layer first (a module uses only modules above it in
+//! this list; `tests/layers.rs` checks it):
+//!
+//! * `error`, `version`: the CNI error object and its codes; CNI versions.
+//! * `protocol`: the CNI exec protocol (environment table, commands).
+//! * `log`, `invoke`, `result`, `template`, `overrides`: services: the
+//!   logger; running one delegate; typed results; the Go-template subset;
+//!   `runtimeOverride` expressions.
+//! * `config`: the meta config (both shapes), validation listing every
+//!   problem.
+//! * `plan`: the concrete pipelines of one request (template expansion,
+//!   rendering, each delegate's environment and stdin bytes).
+//! * `state`: attachment records and the in-flight journal.
+//! * `engine`: ADD, DEL, CHECK, STATUS, GC over planned pipelines.
+//! * `plugin`, `cli`: one invocation end to end; the commands for people.
+//!
+//! # Library surface
+//!
+//! Public only for the fuzz targets (`fuzz/`, sharing `tests/fuzz/checks.rs`)
+//! and the tests, which drive components without a process: [`config`]
+//! (loading), [`overrides`], [`template`], [`result`], [`version`],
+//! [`protocol`] (the injected environment), [`invoke`] (the seam a fake
+//! delegate plugs into), [`plugin`] (one whole invocation in process).
+//! Everything else is internal.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
-pub mod cli;
+mod cli;
 pub mod config;
-pub mod engine;
-pub mod error;
+mod engine;
+mod error;
 pub mod invoke;
-pub mod log;
+mod log;
 pub mod overrides;
+mod plan;
 pub mod plugin;
 pub mod protocol;
 pub mod result;
-pub mod state;
+mod state;
 pub mod template;
 pub mod version;
 
-pub use error::{CniError, Result};
+pub use error::{code, CniError, Result};
 
 /// Process entry point used by `main.rs`.
 pub fn main_entry() -> std::process::ExitCode {

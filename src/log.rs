@@ -2,7 +2,6 @@
 //! scope, message) to stderr, or appended to `logFile` with a size cap and one
 //! rotated `.1` backup. Never stdout: that is the protocol channel.
 
-use crate::config::LogLevel;
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::Value;
 use std::fmt;
@@ -26,10 +25,43 @@ const BATCH: usize = 64 * 1024;
 /// Longest line written; the rest of a longer one (a debug dump of a huge
 /// config, say) is cut and counted, so one event stays one readable line
 /// and one `write(2)`.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
+
+/// How much is logged (`logLevel`), most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        Some(match s {
+            "error" => LogLevel::Error,
+            "warn" | "warning" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "ERROR",
+            LogLevel::Warn => "WARN",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Trace => "TRACE",
+        }
+    }
+}
 
 /// A logger for one invocation.
-pub struct Logger {
+pub(crate) struct Logger {
     level: LogLevel,
     sink: Mutex<Sink>,
     prefix: String,
@@ -45,7 +77,7 @@ impl fmt::Debug for Logger {
 
 impl Logger {
     /// A stderr logger (used until the config has been read).
-    pub fn stderr(level: LogLevel) -> Logger {
+    pub(crate) fn stderr(level: LogLevel) -> Logger {
         Logger {
             level,
             sink: Mutex::new(Sink::Stderr),
@@ -54,7 +86,7 @@ impl Logger {
     }
 
     /// Set what every line carries: the command and container.
-    pub fn set_context(&mut self, command: &str, container_id: &str) {
+    pub(crate) fn set_context(&mut self, command: &str, container_id: &str) {
         self.prefix = if container_id.is_empty() {
             format!("meta-cni[{}] {command}", std::process::id())
         } else {
@@ -65,14 +97,10 @@ impl Logger {
         };
     }
 
-    pub fn set_level(&mut self, level: LogLevel) {
-        self.level = level;
-    }
-
     /// Log to `path` instead of stderr, rotating it first when it is over
     /// `max_bytes`. On failure logging stays on stderr and the reason is
     /// returned so it can be logged there.
-    pub fn to_file(&mut self, path: &Path, max_bytes: u64) -> Result<(), String> {
+    pub(crate) fn write_to_file(&mut self, path: &Path, max_bytes: u64) -> Result<(), String> {
         let f = open_log(path, max_bytes)
             .map_err(|e| format!("cannot open logFile {}: {e}", path.display()))?;
         self.sink = Mutex::new(Sink::File(f, String::new()));
@@ -81,20 +109,14 @@ impl Logger {
 
     /// Write what is pending for the log file. Lines below `warn` are kept
     /// until then, so that they cost one `write(2)` (and one journalled size
-    /// change of the file) per batch, not per line: the engine flushes while
-    /// a delegate runs, when it would only wait, and the rest goes when the
-    /// logger is dropped. Warnings and errors are written at once, after
-    /// what is pending, so the file is always in order and a meta-cni killed
-    /// while a delegate runs has logged everything up to that delegate.
-    pub fn flush(&self) {
+    /// change of the file) per batch, not per line. Callers flush before
+    /// starting another program (meta-cni may be killed while it runs) and
+    /// the rest goes when the logger is dropped; warnings and errors are
+    /// written at once, after what is pending, so the file is always in order.
+    pub(crate) fn flush(&self) {
         if let Sink::File(f, pending) = &mut *self.sink() {
             write_out(f, pending);
         }
-    }
-
-    /// Whether lines wait for [`Logger::flush`].
-    pub fn has_pending(&self) -> bool {
-        matches!(&*self.sink(), Sink::File(_, pending) if !pending.is_empty())
     }
 
     fn sink(&self) -> std::sync::MutexGuard<'_, Sink> {
@@ -104,12 +126,12 @@ impl Logger {
         }
     }
 
-    pub fn enabled(&self, level: LogLevel) -> bool {
+    pub(crate) fn enabled(&self, level: LogLevel) -> bool {
         level <= self.level
     }
 
     /// Write one line. `scope` is e.g. `pipeline=eth0 delegate=calico` (may be empty).
-    pub fn log(&self, level: LogLevel, scope: &str, msg: fmt::Arguments<'_>) {
+    pub(crate) fn log(&self, level: LogLevel, scope: &str, msg: fmt::Arguments<'_>) {
         if !self.enabled(level) {
             return;
         }
@@ -153,16 +175,16 @@ impl Logger {
         }
     }
 
-    pub fn error(&self, scope: &str, msg: fmt::Arguments<'_>) {
+    pub(crate) fn error(&self, scope: &str, msg: fmt::Arguments<'_>) {
         self.log(LogLevel::Error, scope, msg);
     }
-    pub fn warn(&self, scope: &str, msg: fmt::Arguments<'_>) {
+    pub(crate) fn warn(&self, scope: &str, msg: fmt::Arguments<'_>) {
         self.log(LogLevel::Warn, scope, msg);
     }
-    pub fn info(&self, scope: &str, msg: fmt::Arguments<'_>) {
+    pub(crate) fn info(&self, scope: &str, msg: fmt::Arguments<'_>) {
         self.log(LogLevel::Info, scope, msg);
     }
-    pub fn debug(&self, scope: &str, msg: fmt::Arguments<'_>) {
+    pub(crate) fn debug(&self, scope: &str, msg: fmt::Arguments<'_>) {
         self.log(LogLevel::Debug, scope, msg);
     }
 }
@@ -251,7 +273,7 @@ fn secret_key(k: &str) -> bool {
 }
 
 /// A copy of `v` with secret-looking values replaced, for debug logs.
-pub fn redact(v: &Value) -> Value {
+pub(crate) fn redact(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
@@ -306,7 +328,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("meta.log");
         let mut log = Logger::stderr(LogLevel::Debug);
-        log.to_file(&path, 100).expect("log file");
+        log.write_to_file(&path, 100).expect("log file");
         let huge = "é".repeat(600 * 1024) + "\nsecond line";
         log.debug("delegate=x", format_args!("{huge}"));
         log.info("", format_args!("next"));

@@ -1,11 +1,11 @@
 //! One plugin invocation end to end: read stdin, check the environment, load
 //! the config, dispatch the command, print exactly one JSON document.
 
-use crate::config::{self, LogLevel, MetaConfig};
+use crate::config::{self, MetaConfig};
 use crate::engine::Engine;
 use crate::error::{code, CniError};
 use crate::invoke::Invoker;
-use crate::log::Logger;
+use crate::log::{LogLevel, Logger};
 use crate::protocol::{parse_request, Command, Env, Request};
 use crate::version::Version;
 use std::io::{Read, Write};
@@ -177,7 +177,7 @@ fn open_logger(
     let mut log = Logger::stderr(level);
     log.set_context(command, container_id);
     if let Some(path) = file {
-        if let Err(why) = log.to_file(path, max_bytes) {
+        if let Err(why) = log.write_to_file(path, max_bytes) {
             log.warn("", format_args!("{why}; logging to stderr"));
         }
     }
@@ -237,21 +237,12 @@ fn execute(
     invoker: &dyn Invoker,
     log: &Logger,
 ) -> Result<Option<serde_json::Value>, CniError> {
-    let engine = Engine {
-        conf,
-        req,
-        env,
-        invoker,
-        log,
-        state: conf
-            .attachment_state
-            .then(|| crate::state::Store::new(&conf.state_dir, &conf.name)),
-        unsynced: Default::default(),
-        inherited: Default::default(),
-        held: Default::default(),
-    };
+    let engine = Engine::new(conf, req, env, invoker, log);
     match req.command {
-        Command::Add => engine.add().map(|r| Some(r.to_json(conf.version))),
+        Command::Add => engine.add().map(|r| {
+            engine.note_losses("", &r, conf.version, "the runtime");
+            Some(r.to_json(conf.version))
+        }),
         Command::Del => engine.del().map(|()| None),
         Command::Check => engine.check().map(|()| None),
         Command::Status => engine.status().map(|()| None),

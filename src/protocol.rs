@@ -102,24 +102,50 @@ pub fn valid_container_id(s: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
+/// Interface-name rules (libcni's `ValidateInterfaceName`): 1–15 bytes, not
+/// `.` or `..`, no `/`, `:` or whitespace; and no NUL (the name becomes
+/// `CNI_IFNAME`, a C string, and the kernel would cut it there).
+pub fn check_ifname(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("is empty");
+    }
+    if name.len() > 15 {
+        return Err("is longer than 15 bytes");
+    }
+    if name == "." || name == ".." {
+        return Err("cannot be . or ..");
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
+    {
+        return Err("cannot contain '/', ':', NUL or whitespace");
+    }
+    Ok(())
+}
+
+/// A container ID (or network name: the same pattern) as the spec allows
+/// it; the message names what is wrong.
+pub fn check_id(s: &str) -> Result<(), String> {
+    if valid_container_id(s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+        ))
+    }
+}
+
 type Check = fn(&str) -> Result<(), String>;
 
 /// The environment table: variable, the commands that require it, and its check.
 const TABLE: &[(&str, &[Command], Check)] = {
     use Command::*;
     &[
-        ("CNI_CONTAINERID", &[Add, Del, Check], |v| {
-            if valid_container_id(v) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{v:?} must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
-                ))
-            }
-        }),
+        ("CNI_CONTAINERID", &[Add, Del, Check], check_id),
         ("CNI_NETNS", &[Add, Check], |_| Ok(())),
         ("CNI_IFNAME", &[Add, Del, Check], |v| {
-            crate::config::check_ifname(v).map_err(|why| format!("{v:?} {why}"))
+            check_ifname(v).map_err(|why| format!("{v:?} {why}"))
         }),
         ("CNI_ARGS", &[], |_| Ok(())),
         ("CNI_PATH", &[Add, Del, Check, Status, Gc], |_| Ok(())),

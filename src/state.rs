@@ -8,7 +8,9 @@
 //! (see [`Store::save`]), and only under the attachment's advisory lock
 //! (`flock` on `.<containerID>-<ifname>.lock`, held for the whole operation).
 
-use crate::engine::resolve::EnvDelta;
+use crate::config::ResultMode;
+use crate::plan::EnvDelta;
+use crate::version::Version;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -21,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Format version of the file.
-pub const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 
 /// Retired record files kept per network directory for the next records
 /// to be written over in place. On some filesystems freeing the block of a
@@ -30,7 +32,7 @@ pub const FORMAT: u32 = 1;
 /// an allocated block makes the next fsync cheaper too. A spare holds no
 /// data (it is wiped when retired) and is not a record (its name starts
 /// with a dot).
-pub const SPARES: usize = 4;
+pub(crate) const SPARES: usize = 4;
 
 /// Records are padded with whitespace to a multiple of this, so a spare
 /// keeps its size (and its blocks) when a new record is written over it.
@@ -38,7 +40,7 @@ const RECORD_BLOCK: usize = 4096;
 
 /// The request values a delegate environment was derived from at ADD.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequestVars {
+pub(crate) struct RequestVars {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,10 +49,10 @@ pub struct RequestVars {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DelegateRecord {
+pub(crate) struct DelegateRecord {
     pub name: String,
     pub plugin: String,
-    pub cni_version: String,
+    pub cni_version: Version,
     /// The exact config bytes (without `prevResult`), as a string.
     pub stdin: String,
     pub env: EnvDelta,
@@ -60,10 +62,10 @@ pub struct DelegateRecord {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PipelineRecord {
+pub(crate) struct PipelineRecord {
     pub name: String,
     pub if_name: String,
-    pub mode: String,
+    pub mode: ResultMode,
     pub delegates: Vec<DelegateRecord>,
     /// The pipeline's result (1.1.0 form) once its ADD finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +74,7 @@ pub struct PipelineRecord {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Record {
+pub(crate) struct Record {
     pub format: u32,
     pub network: String,
     #[serde(rename = "containerID")]
@@ -84,7 +86,7 @@ pub struct Record {
 
 /// A record written and renamed into place but not yet on disk.
 #[derive(Debug)]
-pub struct Unsynced {
+pub(crate) struct Unsynced {
     file: File,
 }
 
@@ -92,17 +94,49 @@ impl Unsynced {
     /// fsync the record, once it has its name. The rename changed the
     /// file's inode (its ctime) in the same journal transaction as the
     /// directory entry, and fsync commits that transaction: on ext4, XFS and
-    /// btrfs the name is on disk with the data after this one call. A
-    /// separate fsync of the directory cost one more device flush (0.2-1 ms
-    /// on a virtio disk) and measurably more on the benchmark's state case.
-    pub fn sync(self) -> io::Result<()> {
+    /// btrfs the name is on disk with the data after this one call (a
+    /// separate fsync of the directory would cost one more device flush).
+    pub(crate) fn sync(self) -> io::Result<()> {
         self.file.sync_all()
+    }
+
+    /// [`Unsynced::sync`] on a thread of its own, so that the device flush
+    /// overlaps with the delegates; [`Syncing::wait`] joins it. Without a
+    /// thread the fsync is done here.
+    pub(crate) fn in_background(self) -> Syncing {
+        let file = match self.file.try_clone() {
+            Ok(f) => f,
+            Err(_) => return Syncing(Err(self.sync())),
+        };
+        match std::thread::Builder::new()
+            .name("record-fsync".into())
+            .spawn(move || file.sync_all())
+        {
+            Ok(handle) => Syncing(Ok(handle)),
+            Err(_) => Syncing(Err(self.sync())),
+        }
+    }
+}
+
+/// A record's fsync under way (or already done, when no thread could run it).
+#[derive(Debug)]
+pub(crate) struct Syncing(Result<std::thread::JoinHandle<io::Result<()>>, io::Result<()>>);
+
+impl Syncing {
+    /// Wait until the record is on disk.
+    pub(crate) fn wait(self) -> io::Result<()> {
+        match self.0 {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the fsync thread panicked"))),
+            Err(done) => done,
+        }
     }
 }
 
 /// The state files of one network.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub(crate) struct Store {
     dir: PathBuf,
 }
 
@@ -116,7 +150,7 @@ pub struct Store {
 /// in place and not fsync'd: it only describes processes, which do not
 /// outlive the node.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     file: Flock<File>,
     lock_path: PathBuf,
     state_path: PathBuf,
@@ -130,7 +164,7 @@ const SLOT: usize = 128;
 /// A delegate started by an operation on the attachment, as the journal
 /// records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     /// The delegate's PID, which is also its process group ID.
     pub pid: i32,
     /// The boot clock (ms) when the PID was recorded.
@@ -185,13 +219,13 @@ impl InFlight {
 }
 
 impl Lock {
-    pub fn state_path(&self) -> &Path {
+    pub(crate) fn state_path(&self) -> &Path {
         &self.state_path
     }
 
     /// Record that `entry` runs in `slot` (a pipeline's index): written
     /// before the delegate is given its config.
-    pub fn note_in_flight(&self, slot: usize, entry: &InFlight) -> io::Result<()> {
+    pub(crate) fn note_in_flight(&self, slot: usize, entry: &InFlight) -> io::Result<()> {
         self.journal_used.store(true, Ordering::Relaxed);
         let offset = u64::try_from(slot.saturating_mul(SLOT)).map_err(io::Error::other)?;
         self.file.write_all_at(&entry.encode(), offset)
@@ -200,7 +234,7 @@ impl Lock {
     /// The journal's entries, by slot. Entries of delegates that have
     /// finished since are there too: whether one still runs is for the
     /// caller to find out from the process identity.
-    pub fn in_flight(&self) -> io::Result<Vec<(usize, InFlight)>> {
+    pub(crate) fn in_flight(&self) -> io::Result<Vec<(usize, InFlight)>> {
         let len = usize::try_from(self.file.metadata()?.len()).map_err(io::Error::other)?;
         let mut bytes = vec![0; len];
         self.file.read_exact_at(&mut bytes, 0)?;
@@ -216,7 +250,7 @@ impl Lock {
 
     /// Empty the journal (the operation holding the lock is done with its
     /// delegates).
-    pub fn clear_in_flight(&self) -> io::Result<()> {
+    pub(crate) fn clear_in_flight(&self) -> io::Result<()> {
         if self.journal_used.swap(false, Ordering::Relaxed) {
             self.file.set_len(0)?;
         }
@@ -225,13 +259,13 @@ impl Lock {
 }
 
 impl Store {
-    pub fn new(state_dir: &Path, network: &str) -> Store {
+    pub(crate) fn new(state_dir: &Path, network: &str) -> Store {
         Store {
             dir: state_dir.join(network),
         }
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -252,7 +286,7 @@ impl Store {
     /// Take the attachment's lock, waiting until `deadline` (or forever).
     /// `Ok(None)` if `deadline` passed, or at once when `wait` is false and
     /// someone else holds it.
-    pub fn lock(
+    pub(crate) fn lock(
         &self,
         container_id: &str,
         ifname: &str,
@@ -322,7 +356,7 @@ impl Store {
     /// attachment whose name maps to the same file. Records are replaced by
     /// rename, so reading one needs no lock; the lock keeps two operations
     /// off one attachment.
-    pub fn load(&self, container_id: &str, ifname: &str) -> Result<Option<Record>, String> {
+    pub(crate) fn load(&self, container_id: &str, ifname: &str) -> Result<Option<Record>, String> {
         let path = self
             .dir
             .join(format!("{}.json", Self::stem(container_id, ifname)));
@@ -361,7 +395,7 @@ impl Store {
     /// answers). The first record of an ADD is written so; the later ones
     /// only add results to it and skip the fsync (a node crash at worst
     /// keeps the first version, which DEL can still use).
-    pub fn save(
+    pub(crate) fn save(
         &self,
         lock: &Lock,
         record: &Record,
@@ -484,7 +518,7 @@ impl Store {
 
     /// Remove the record and the lock file (still holding the lock, so a
     /// waiter notices the file is gone and retries on a new one).
-    pub fn remove(&self, lock: Lock) -> io::Result<()> {
+    pub(crate) fn remove(&self, lock: Lock) -> io::Result<()> {
         self.retire(&lock.state_path)?;
         lock.clear_in_flight()?;
         // The lock file is kept as a spare for the next attachment: renamed
@@ -509,7 +543,7 @@ impl Store {
     /// Delete what a meta-cni killed in the middle of writing or retiring a
     /// record left behind (`*.tmp.<pid>`, `.old.<pid>`, `.retired.<pid>`
     /// of processes that no longer exist). Returns what was removed.
-    pub fn sweep_leftovers(&self) -> Vec<PathBuf> {
+    pub(crate) fn sweep_leftovers(&self) -> Vec<PathBuf> {
         let mut removed = Vec::new();
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return removed;
@@ -538,7 +572,7 @@ impl Store {
 
     /// Every attachment with a record: (containerID, ifname), read from the
     /// records themselves. Unreadable files are reported by path.
-    pub fn list(&self) -> (Vec<(String, String)>, Vec<PathBuf>) {
+    pub(crate) fn list(&self) -> (Vec<(String, String)>, Vec<PathBuf>) {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         let Ok(entries) = fs::read_dir(&self.dir) else {
@@ -587,11 +621,11 @@ mod tests {
             pipelines: vec![PipelineRecord {
                 name: String::new(),
                 if_name: ifname.into(),
-                mode: "chained".into(),
+                mode: ResultMode::Chained,
                 delegates: vec![DelegateRecord {
                     name: "a".into(),
                     plugin: "a".into(),
-                    cni_version: "1.0.0".into(),
+                    cni_version: Version::V1_0_0,
                     stdin: r#"{"type":"a","big":123456789012345678901234567890}"#.into(),
                     env: EnvDelta::default(),
                     timeout_ms: None,

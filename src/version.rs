@@ -1,6 +1,9 @@
-//! CNI specification versions meta-cni speaks, and what each one can do.
+//! CNI specification versions meta-cni speaks, what each one can do, and
+//! reading a plugin's `VERSION` answer.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::str::FromStr;
 
 /// A CNI specification version. Ordered: `V0_1_0 < … < V1_1_0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -76,6 +79,47 @@ impl fmt::Display for Version {
     }
 }
 
+impl FromStr for Version {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Version, String> {
+        Version::parse(s).ok_or_else(|| {
+            format!(
+                "CNI version {s:?} is not one of {}",
+                Version::all_strings().join(", ")
+            )
+        })
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Version, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `supportedVersions` of a plugin's `VERSION` answer, as it lists
+/// them (versions meta-cni does not know included).
+pub fn supported_versions(answer: &[u8]) -> Result<Vec<String>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(answer).map_err(|e| format!("not JSON: {e}"))?;
+    Ok(v.get("supportedVersions")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +134,25 @@ mod tests {
         assert!(Version::V0_3_1 < Version::V0_4_0);
         assert!(!Version::V0_3_1.has_check());
         assert!(Version::V0_4_0.has_check());
+        assert_eq!("1.1.0".parse::<Version>(), Ok(Version::V1_1_0));
+        assert!("2.0.0".parse::<Version>().is_err());
+        let json = serde_json::to_string(&Version::V0_3_1).unwrap_or_default();
+        assert_eq!(json, "\"0.3.1\"");
+        assert_eq!(
+            serde_json::from_str::<Version>(&json).ok(),
+            Some(Version::V0_3_1)
+        );
+        assert!(serde_json::from_str::<Version>("\"9.9.9\"").is_err());
+    }
+
+    #[test]
+    fn supported_versions_are_read_from_a_version_answer() {
+        let a = br#"{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0","9.0.0"]}"#;
+        assert_eq!(
+            supported_versions(a),
+            Ok(vec!["0.4.0".into(), "1.0.0".into(), "9.0.0".into()])
+        );
+        assert_eq!(supported_versions(b"{}"), Ok(vec![]));
+        assert!(supported_versions(b"not json").is_err());
     }
 }

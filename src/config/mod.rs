@@ -7,54 +7,27 @@
 mod parse;
 mod validate;
 
+use crate::log::LogLevel;
 use crate::overrides::Manip;
 use crate::version::Version;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 pub use parse::{load, load_checked, load_for_cleanup, load_value, parse_json};
-pub use validate::Rejection;
 
 /// Default directory of attachment state files.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/cni/meta-cni";
 /// Default cap of the log file before it is rotated to `.1`.
 pub const DEFAULT_LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-impl LogLevel {
-    pub fn parse(s: &str) -> Option<LogLevel> {
-        Some(match s {
-            "error" => LogLevel::Error,
-            "warn" | "warning" => LogLevel::Warn,
-            "info" => LogLevel::Info,
-            "debug" => LogLevel::Debug,
-            "trace" => LogLevel::Trace,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Error => "ERROR",
-            LogLevel::Warn => "WARN",
-            LogLevel::Info => "INFO",
-            LogLevel::Debug => "DEBUG",
-            LogLevel::Trace => "TRACE",
-        }
-    }
-}
-
-/// How results travel along one pipeline (`resultMode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How results travel along one pipeline (`resultMode`). Written as
+/// `none`, `chained`, `merged` in configs and attachment records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ResultMode {
     /// No `prevResult` to delegates; output is the last non-null result.
     None,
@@ -70,6 +43,25 @@ impl ResultMode {
             ResultMode::None => "none",
             ResultMode::Chained => "chained",
             ResultMode::Merged => "merged",
+        }
+    }
+}
+
+impl fmt::Display for ResultMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ResultMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ResultMode, String> {
+        match s {
+            "none" => Ok(ResultMode::None),
+            "chained" => Ok(ResultMode::Chained),
+            "merged" => Ok(ResultMode::Merged),
+            other => Err(format!("{other:?} is not one of none, chained, merged")),
         }
     }
 }
@@ -93,12 +85,6 @@ pub struct Override {
     pub cni_path: Option<String>,
     pub args: Vec<Manip>,
     pub envs: Vec<Manip>,
-}
-
-impl Override {
-    pub fn is_empty(&self) -> bool {
-        *self == Override::default()
-    }
 }
 
 /// Which interface a pipeline works on.
@@ -141,7 +127,6 @@ pub struct PipelineSpec {
 pub struct MetaConfig {
     pub version: Version,
     pub name: String,
-    pub plugin_type: String,
     pub log_level: LogLevel,
     pub log_file: Option<PathBuf>,
     pub log_max_bytes: u64,
@@ -181,28 +166,6 @@ impl MetaConfig {
                     .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
             })
     }
-}
-
-/// Interface-name rules (libcni's `ValidateInterfaceName`): 1–15 bytes, not
-/// `.` or `..`, no `/`, `:` or whitespace; and no NUL (the name becomes
-/// `CNI_IFNAME`, a C string, and the kernel would cut it there).
-pub fn check_ifname(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("is empty");
-    }
-    if name.len() > 15 {
-        return Err("is longer than 15 bytes");
-    }
-    if name == "." || name == ".." {
-        return Err("cannot be . or ..");
-    }
-    if name
-        .chars()
-        .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
-    {
-        return Err("cannot contain '/', ':', NUL or whitespace");
-    }
-    Ok(())
 }
 
 /// Whether `ifname` is an instance name a template `prefix` can produce:

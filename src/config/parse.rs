@@ -4,6 +4,7 @@
 use super::validate::{Problems, Rejection};
 use super::*;
 use crate::error::CniError;
+use crate::protocol::{check_id, check_ifname};
 
 /// The config on stdin as JSON: code 6 when it is not.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, CniError> {
@@ -76,14 +77,14 @@ fn parse_all(value: &Value) -> Result<(MetaConfig, Problems), Rejection> {
     let name = string(top, "name", "name", &mut p).unwrap_or_default();
     if name.is_empty() && !p.mentions("name") {
         p.push("name", "is required");
-    } else if !name.is_empty() && !crate::protocol::valid_container_id(&name) {
+    } else if !name.is_empty() {
         // The spec's network-name pattern; the name is also a directory name.
-        p.push(
-            "name",
-            format!("{name:?} must start with a letter or digit and hold only letters, digits, '_', '.', '-'"),
-        );
+        if let Err(why) = check_id(&name) {
+            p.push("name", why);
+        }
     }
-    let plugin_type = string(top, "type", "type", &mut p).unwrap_or_default();
+    // Checked to be a string; the runtime chose this binary by it.
+    let _ = string(top, "type", "type", &mut p);
 
     let log_level = match string(top, "logLevel", "logLevel", &mut p).as_deref() {
         None | Some("") => LogLevel::Info,
@@ -190,16 +191,11 @@ fn parse_all(value: &Value) -> Result<(MetaConfig, Problems), Rejection> {
             let raw = string(top, "resultMode", "resultMode", &mut p)
                 .map(|m| m.trim().to_ascii_lowercase());
             let mode = match raw.as_deref() {
-                None | Some("") | Some("none") => ResultMode::None,
-                Some("chained") => ResultMode::Chained,
-                Some("merged") => ResultMode::Merged,
-                Some(other) => {
-                    p.push(
-                        "resultMode",
-                        format!("{other:?} is not one of none, chained, merged"),
-                    );
+                None | Some("") => ResultMode::None,
+                Some(m) => m.parse().unwrap_or_else(|why: String| {
+                    p.push("resultMode", why);
                     ResultMode::None
-                }
+                }),
             };
             let delegates = delegate_list(d, "delegates", version, false, &mut p);
             specs.push(PipelineSpec {
@@ -223,7 +219,6 @@ fn parse_all(value: &Value) -> Result<(MetaConfig, Problems), Rejection> {
     let config = MetaConfig {
         version,
         name,
-        plugin_type,
         log_level,
         log_file,
         log_max_bytes,
@@ -420,11 +415,8 @@ fn override_field(
         }
     }
     if let Some(cid) = &ov.container_id {
-        if !crate::protocol::valid_container_id(cid) {
-            p.push(
-                &format!("{path}.containerID"),
-                format!("{cid:?} must start with a letter or digit and hold only letters, digits, '_', '.', '-'"),
-            );
+        if let Err(why) = check_id(cid) {
+            p.push(&format!("{path}.containerID"), why);
         }
     }
     for k in o.keys() {

@@ -14,27 +14,27 @@ pub(crate) struct Problems {
 }
 
 impl Problems {
-    pub fn push(&mut self, path: &str, msg: impl AsRef<str>) {
+    pub(super) fn push(&mut self, path: &str, msg: impl AsRef<str>) {
         self.errors.push(format!("{path}: {}", msg.as_ref()));
     }
 
     /// A problem with its own code (e.g. 1 for an unsupported version); the
     /// first such code wins over the default 7.
-    pub fn push_code(&mut self, c: u32, path: &str, msg: impl AsRef<str>) {
+    pub(super) fn push_code(&mut self, c: u32, path: &str, msg: impl AsRef<str>) {
         self.code.get_or_insert(c);
         self.push(path, msg);
     }
 
-    pub fn warn(&mut self, msg: impl Into<String>) {
+    pub(super) fn warn(&mut self, msg: impl Into<String>) {
         self.warnings.push(msg.into());
     }
 
-    pub fn mentions(&self, path: &str) -> bool {
+    pub(super) fn mentions(&self, path: &str) -> bool {
         self.errors.iter().any(|e| e.starts_with(path))
     }
 
     /// The warnings, or the rejection listing every problem.
-    pub fn into_result(self) -> Result<Vec<String>, Rejection> {
+    pub(super) fn into_result(self) -> Result<Vec<String>, Rejection> {
         if self.errors.is_empty() {
             return Ok(self.warnings);
         }

@@ -1,76 +1,94 @@
 //! One delegate call: environment, stdin with `prevResult` in the
-//! delegate's version, the time limit, the log line, the result, and version
-//! negotiation when the delegate answers "incompatible CNI version".
+//! delegate's version, the time limit, the in-flight journal, the log line,
+//! the result, and version negotiation when the delegate answers
+//! "incompatible CNI version".
 
-use super::resolve::{with_prev_result, Delegate, Pipeline};
-use super::{Deadline, Engine};
+use super::Engine;
+use super::Scope;
 use crate::error::{code, CniError};
 use crate::invoke::{fmt_duration, Call, ChildEnv, Failure, Output, ProcessId};
+use crate::log::LogLevel;
+use crate::plan::{with_prev_result, Delegate, Pipeline};
 use crate::protocol::Command;
 use crate::result::CniResult;
 use crate::state::InFlight;
-use crate::version::Version;
+use crate::version::{supported_versions, Version};
 use serde_json::Value;
-use std::borrow::Cow;
 use std::time::Instant;
 
 /// What a successful call produced.
 #[derive(Debug, Default)]
-pub struct Called {
+pub(super) struct Called {
     /// The parsed result (ADD only; `None` when the delegate printed nothing).
-    pub result: Option<CniResult>,
+    pub(super) result: Option<CniResult>,
     /// Set when version negotiation changed the config: the stdin (without
     /// `prevResult`) and version that worked.
-    pub renegotiated: Option<(Vec<u8>, Version)>,
+    pub(super) renegotiated: Option<(Vec<u8>, Version)>,
+}
+
+/// The config one call sends: the delegate's bytes (without `prevResult`),
+/// the version they are in, and the `prevResult` to splice in.
+#[derive(Clone, Copy)]
+pub(super) struct Sent<'s> {
+    pub(super) stdin: &'s [u8],
+    pub(super) version: Version,
+    pub(super) prev: Option<&'s CniResult>,
 }
 
 impl Engine<'_> {
     /// Run `command` on delegate `d` of pipeline `p`.
     pub(super) fn call(
         &self,
+        scope: Scope<'_>,
         p: &Pipeline,
         d: &Delegate,
         command: Command,
         prev: Option<&CniResult>,
-        deadline: Deadline,
     ) -> Result<Called, CniError> {
-        let first = self.exec(p, d, command, &d.stdin, d.version, prev, deadline);
-        let reported_v1 = matches!(&first, Err(Failure::Reported { code: 1, .. }));
-        let out = match first {
+        let sent = Sent {
+            stdin: &d.stdin,
+            version: d.version,
+            prev,
+        };
+        let who = p.label(d).to_string();
+        let out = match self.exec(scope, p, d, command, sent) {
             Ok(out) => out,
-            Err(f) if reported_v1 && command != Command::Version => {
-                let who = p.who(d);
+            Err(f @ Failure::Reported { code: 1, .. }) if command != Command::Version => {
                 let original = f.into_error(&who);
-                let Some((stdin, v)) = self.negotiate(p, d, deadline, &original)? else {
+                let Some((stdin, version)) = self.negotiate(scope, p, d, &original)? else {
                     return Err(original);
                 };
                 self.log.warn(
-                    &p.scope(d),
+                    &p.label(d).scope(),
                     format_args!(
-                        "{} does not take cniVersion {}; retrying {command} with {v}",
+                        "{} does not take cniVersion {}; retrying {command} with {version}",
                         d.plugin, d.version
                     ),
                 );
+                let sent = Sent {
+                    stdin: &stdin,
+                    version,
+                    prev,
+                };
                 let out = self
-                    .exec(p, d, command, &stdin, v, prev, deadline)
+                    .exec(scope, p, d, command, sent)
                     .map_err(|f| f.into_error(&who))?;
                 return Ok(Called {
-                    result: self.parse_result(p, d, command, &out, v)?,
-                    renegotiated: Some((stdin, v)),
+                    result: self.parse_result(&who, command, &out, version)?,
+                    renegotiated: Some((stdin, version)),
                 });
             }
-            Err(f) => return Err(f.into_error(&p.who(d))),
+            Err(f) => return Err(f.into_error(&who)),
         };
         Ok(Called {
-            result: self.parse_result(p, d, command, &out, d.version)?,
+            result: self.parse_result(&who, command, &out, d.version)?,
             renegotiated: None,
         })
     }
 
     fn parse_result(
         &self,
-        p: &Pipeline,
-        d: &Delegate,
+        who: &str,
         command: Command,
         out: &Output,
         v: Version,
@@ -80,127 +98,172 @@ impl Engine<'_> {
         }
         CniResult::parse_slice(&out.stdout, v)
             .map(Some)
-            .map_err(|e| CniError::decode(format!("{}: result does not parse: {e}", p.who(d))))
+            .map_err(|e| CniError::decode(format!("{who}: result does not parse: {e}")))
     }
 
     /// Spawn the delegate once, logging the outcome.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn exec(
         &self,
+        scope: Scope<'_>,
         p: &Pipeline,
         d: &Delegate,
         command: Command,
-        stdin: &[u8],
-        version: Version,
-        prev: Option<&CniResult>,
-        deadline: Deadline,
+        sent: Sent<'_>,
     ) -> Result<Output, Failure> {
-        use crate::config::LogLevel;
-        if deadline.expired() {
-            let e = Failure::Reported {
+        let log_scope = || p.label(d).scope();
+        if scope.deadline.expired() {
+            self.log.error(
+                &log_scope(),
+                format_args!("{command} {} not run: time is up", d.plugin),
+            );
+            return Err(Failure::Reported {
                 code: code::DELEGATE_TIMEOUT,
                 msg: "not run: the operation's timeoutSeconds was used up".into(),
                 details: String::new(),
-            };
-            self.log.error(
-                &p.scope(d),
-                format_args!("{command} {} not run: time is up", d.plugin),
-            );
-            return Err(e);
+            });
         }
-        let prev_json = prev.map(|r| r.to_json(version));
         let stdin = match command {
-            Command::Version => {
-                Cow::Owned(format!("{{\"cniVersion\":\"{version}\"}}").into_bytes())
+            Command::Version => format!("{{\"cniVersion\":\"{}\"}}", sent.version).into_bytes(),
+            _ => {
+                let prev = sent.prev.map(|r| {
+                    self.note_losses(&log_scope(), r, sent.version, &d.plugin);
+                    r.to_json(sent.version)
+                });
+                with_prev_result(sent.stdin, prev.as_ref())
             }
-            _ => Cow::Owned(with_prev_result(stdin, prev_json.as_ref())),
         };
         if self.log.enabled(LogLevel::Debug) && command != Command::Version {
             let shown = serde_json::from_slice(&stdin)
                 .map(|v| crate::log::redact(&v).to_string())
                 .unwrap_or_default();
             self.log.debug(
-                &p.scope(d),
+                &log_scope(),
                 format_args!("{command} {} config: {shown}", d.plugin),
             );
         }
-        // While the delegate runs we would only wait: start the record's
-        // fsync if it is pending, and write the log lines kept so far.
-        let meanwhile = || {
-            self.start_sync();
-            self.log.flush();
-        };
         let call = Call {
             plugin: &d.plugin,
-            cni_path: d.env.get("CNI_PATH").unwrap_or(""),
+            cni_path: d.cni_path(),
             env: d.env.environment(
                 self.inherited
                     .get_or_init(|| ChildEnv::inherited(&self.env.vars)),
                 command.as_str(),
             ),
             stdin: &stdin,
-            limit: deadline.limit(d.timeout),
-            while_running: (matches!(*self.unsynced.borrow(), super::PendingSync::Waiting(_))
-                || self.log.has_pending())
-            .then_some(&meanwhile as &dyn Fn()),
+            limit: scope.deadline.limit(d.timeout),
         };
+        // meta-cni may be killed while the delegate runs: what it has to
+        // say so far is written first.
+        self.log.flush();
         let started = Instant::now();
         let outcome = self.invoker.start(&call).and_then(|running| {
-            if let Some(id) = running.process() {
-                self.note_in_flight(p, d, command, id);
+            if let (Some(id), Some(lock)) = (running.process(), scope.lock) {
+                self.note_in_flight(lock, p, d, command, id);
             }
             running.wait()
         });
-        let level = match outcome {
-            Ok(_) => LogLevel::Info,
-            Err(_) => LogLevel::Error,
-        };
-        if self.log.enabled(level) {
-            let took = fmt_duration(started.elapsed());
-            match &outcome {
-                Ok(_) => self.log.info(
-                    &p.scope(d),
-                    format_args!("{command} {} ok in {took}", d.plugin),
-                ),
-                Err(f) => self.log.error(
-                    &p.scope(d),
-                    format_args!(
-                        "{command} {} failed in {took}: {}",
-                        d.plugin,
-                        f.clone().into_error("")
-                    ),
-                ),
-            }
-        }
+        self.log_outcome(&log_scope(), command, d, started, &outcome);
         outcome
     }
 
+    /// Say what `r` loses when given to `to` in `version` (fields or
+    /// addresses an older version has no room for), if anything.
+    pub(crate) fn note_losses(&self, scope: &str, r: &CniResult, version: Version, to: &str) {
+        if version >= Version::V1_1_0 || !self.log.enabled(LogLevel::Info) {
+            return;
+        }
+        let lost = r.conversion_losses(version);
+        if !lost.is_empty() {
+            self.log.info(
+                scope,
+                format_args!(
+                    "the result given to {to} in {version} leaves out: {}",
+                    lost.join("; ")
+                ),
+            );
+        }
+    }
+
+    fn log_outcome(
+        &self,
+        scope: &str,
+        command: Command,
+        d: &Delegate,
+        started: Instant,
+        outcome: &Result<Output, Failure>,
+    ) {
+        let level = if outcome.is_ok() {
+            LogLevel::Info
+        } else {
+            LogLevel::Error
+        };
+        if !self.log.enabled(level) {
+            return;
+        }
+        let took = fmt_duration(started.elapsed());
+        match outcome {
+            Ok(_) => self
+                .log
+                .info(scope, format_args!("{command} {} ok in {took}", d.plugin)),
+            Err(f) => {
+                let details = f.details();
+                self.log.error(
+                    scope,
+                    format_args!(
+                        "{command} {} failed in {took}: [{}] {f}{}{details}{}",
+                        d.plugin,
+                        f.code(),
+                        if details.is_empty() { "" } else { " (" },
+                        if details.is_empty() { "" } else { ")" },
+                    ),
+                )
+            }
+        }
+    }
+
     /// Write the started delegate's process group into the in-flight
-    /// journal of the attachment whose lock is held, before it gets its
-    /// config. A journal that cannot be written is logged and the call goes
-    /// on: it only matters if this meta-cni is killed while it runs.
-    fn note_in_flight(&self, p: &Pipeline, d: &Delegate, command: Command, id: ProcessId) {
-        let held = self.held.borrow();
-        let Some(lock) = held.as_ref() else { return };
+    /// journal of the held attachment lock, before it gets its config. A
+    /// journal that cannot be written is logged and the call goes on: it
+    /// only matters if this meta-cni is killed while the delegate runs.
+    fn note_in_flight(
+        &self,
+        lock: &crate::state::Lock,
+        p: &Pipeline,
+        d: &Delegate,
+        command: Command,
+        id: ProcessId,
+    ) {
         let entry = InFlight {
             pid: id.pid,
             boot_ms: id.boot_ms,
             command: command.as_str().to_string(),
             pipeline: p.slot,
-            delegate: p
-                .delegates
-                .iter()
-                .position(|x| std::ptr::eq(x, d))
-                .or_else(|| p.delegates.iter().position(|x| x.name == d.name))
-                .unwrap_or(0),
+            delegate: p.position(d),
             plugin: d.plugin.clone(),
         };
         if let Err(e) = lock.note_in_flight(p.slot, &entry) {
             self.log.warn(
-                &p.scope(d),
+                &p.label(d).scope(),
                 format_args!("cannot record the delegate in the in-flight journal: {e}"),
             );
         }
+    }
+
+    /// The plugin's `supportedVersions`, from its `VERSION` answer.
+    pub(super) fn versions_of(
+        &self,
+        scope: Scope<'_>,
+        p: &Pipeline,
+        d: &Delegate,
+        asked_in: Version,
+    ) -> Result<Vec<String>, Failure> {
+        let sent = Sent {
+            stdin: &[],
+            version: asked_in,
+            prev: None,
+        };
+        let out = self.exec(scope, p, d, Command::Version, sent)?;
+        Ok(supported_versions(&out.stdout).unwrap_or_default())
     }
 
     /// After a code-1 answer: ask the delegate's `VERSION` and pick the
@@ -208,30 +271,26 @@ impl Engine<'_> {
     /// claims to speak the configured version (the error stands as it is).
     fn negotiate(
         &self,
+        scope: Scope<'_>,
         p: &Pipeline,
         d: &Delegate,
-        deadline: Deadline,
         original: &CniError,
     ) -> Result<Option<(Vec<u8>, Version)>, CniError> {
-        let who = p.who(d);
-        let out = self
-            .exec(p, d, Command::Version, &[], d.version, None, deadline)
-            .map_err(|f| {
-                f.into_error(&format!(
-                    "{who} (asking its VERSION after: {})",
-                    original.msg
-                ))
-            })?;
-        let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        let theirs: Vec<&str> = answer
-            .get("supportedVersions")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        if theirs.contains(&d.version.as_str()) {
+        let who = p.label(d);
+        let theirs = self.versions_of(scope, p, d, d.version).map_err(|f| {
+            f.into_error(&format!(
+                "{who} (asking its VERSION after: {})",
+                original.msg
+            ))
+        })?;
+        if theirs.iter().any(|v| v == d.version.as_str()) {
             return Ok(None);
         }
-        let Some(best) = theirs.iter().filter_map(|s| Version::parse(s)).max() else {
+        let Some(best) = theirs
+            .iter()
+            .filter_map(|s| s.parse::<Version>().ok())
+            .max()
+        else {
             return Err(CniError::version(format!(
                 "{who}: no CNI version in common: the plugin supports [{}], meta-cni supports [{}] (configured: {})",
                 theirs.join(", "),

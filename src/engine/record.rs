@@ -1,36 +1,25 @@
 //! Between resolved pipelines and attachment state records: what ADD
 //! writes, and the pipelines DEL and CHECK replay from a record.
 
-use super::resolve::{Delegate, Pipeline};
 use super::Engine;
-use crate::config::ResultMode;
+use crate::plan::{Delegate, EnvDelta, Label, Pipeline};
 use crate::protocol::Request;
 use crate::result::CniResult;
 use crate::state::{DelegateRecord, InFlight, PipelineRecord, Record, RequestVars, FORMAT};
-use crate::version::Version;
 use std::time::Duration;
 
-fn mode_from(s: &str) -> Option<ResultMode> {
-    Some(match s {
-        "none" => ResultMode::None,
-        "chained" => ResultMode::Chained,
-        "merged" => ResultMode::Merged,
-        _ => return None,
-    })
-}
-
-pub fn pipeline_record(p: &Pipeline, result: Option<&CniResult>) -> PipelineRecord {
+pub(super) fn pipeline_record(p: &Pipeline, result: Option<&CniResult>) -> PipelineRecord {
     PipelineRecord {
         name: p.name.clone(),
         if_name: p.ifname.clone(),
-        mode: p.mode.as_str().to_string(),
+        mode: p.mode,
         delegates: p
             .delegates
             .iter()
             .map(|d| DelegateRecord {
                 name: d.name.clone(),
                 plugin: d.plugin.clone(),
-                cni_version: d.version.as_str().to_string(),
+                cni_version: d.version,
                 stdin: String::from_utf8_lossy(&d.stdin).into_owned(),
                 env: d.env.clone(),
                 timeout_ms: d
@@ -66,15 +55,10 @@ impl Engine<'_> {
             .iter()
             .enumerate()
             .map(|(slot, pr)| {
-                let mode =
-                    mode_from(&pr.mode).ok_or_else(|| format!("unknown mode {:?}", pr.mode))?;
                 let delegates = pr
                     .delegates
                     .iter()
                     .map(|dr| {
-                        let version = Version::parse(&dr.cni_version).ok_or_else(|| {
-                            format!("delegate {:?} has version {:?}", dr.name, dr.cni_version)
-                        })?;
                         let mut env = dr.env.clone();
                         rebase(
                             &mut env,
@@ -88,16 +72,16 @@ impl Engine<'_> {
                             r.request.path.as_deref(),
                             non_empty(self.req),
                         );
-                        Ok(Delegate {
+                        Delegate {
                             name: dr.name.clone(),
                             plugin: dr.plugin.clone(),
-                            version,
+                            version: dr.cni_version,
                             stdin: dr.stdin.clone().into_bytes(),
                             env,
                             timeout: dr.timeout_ms.map(Duration::from_millis),
-                        })
+                        }
                     })
-                    .collect::<Result<Vec<_>, String>>()?;
+                    .collect();
                 let result = match &pr.result {
                     Some(v) => Some(
                         CniResult::parse(v, CniResult::HUB_VERSION).map_err(|e| e.to_string())?,
@@ -109,7 +93,7 @@ impl Engine<'_> {
                         name: pr.name.clone(),
                         slot,
                         ifname: pr.if_name.clone(),
-                        mode,
+                        mode: pr.mode,
                         delegates,
                     },
                     result,
@@ -125,9 +109,9 @@ fn non_empty(req: &Request) -> Option<&str> {
 
 /// If `key` still holds what the ADD request gave (`was`), use what this
 /// request gives (`now`).
-fn rebase(env: &mut super::resolve::EnvDelta, key: &str, was: Option<&str>, now: Option<&str>) {
+fn rebase(env: &mut EnvDelta, key: &str, was: Option<&str>, now: Option<&str>) {
     if env.get(key) == was {
-        env.0.insert(key.to_string(), now.map(str::to_string));
+        env.set(key, now.map(str::to_string));
     }
 }
 
@@ -136,8 +120,13 @@ fn rebase(env: &mut super::resolve::EnvDelta, key: &str, was: Option<&str>, now:
 pub(super) fn label(record: Option<&Record>, e: &InFlight) -> String {
     let pipeline = record.and_then(|r| r.pipelines.get(e.pipeline));
     match pipeline.and_then(|p| Some((p, p.delegates.get(e.delegate)?))) {
-        Some((p, d)) if p.name.is_empty() => format!("delegate {:?} ({})", d.name, d.plugin),
-        Some((p, d)) => format!("pipeline {:?} delegate {:?} ({})", p.name, d.name, d.plugin),
+        Some((p, d)) => {
+            let label = Label {
+                pipeline: &p.name,
+                delegate: &d.name,
+            };
+            format!("{label} ({})", d.plugin)
+        }
         None => format!(
             "pipeline #{} delegate #{} ({})",
             e.pipeline, e.delegate, e.plugin

@@ -1,18 +1,18 @@
 //! The CNI 1.1 verbs: STATUS (is every delegate ready?) and GC (release
 //! what belongs to attachments the runtime no longer has).
 
-use super::resolve::{Delegate, Pipeline};
-use super::{Deadline, Engine};
+use super::{Deadline, Engine, Scope};
 use crate::error::{code, CniError};
 use crate::invoke::Failure;
+use crate::plan::{Delegate, Pipeline};
 use crate::protocol::{Command, Request};
+use crate::state::Store;
 use crate::version::Version;
 use serde_json::{Map, Value};
-use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
 
 /// A (containerID, ifname) pair as GC lists it.
-pub type Attachment = (String, String);
+type Attachment = (String, String);
 
 /// Which attachment a delegate (plugin, delegate name) used.
 type DelegateAttachment = ((String, String), Attachment);
@@ -28,13 +28,11 @@ impl Engine<'_> {
         )))
     }
 
-    /// The plugin's `VERSION` answer, or why it could not be had.
-    fn speaks_1_1(&self, p: &Pipeline, d: &Delegate, deadline: Deadline) -> Result<bool, Failure> {
-        let out = self.exec(p, d, Command::Version, &[], Version::V1_1_0, None, deadline)?;
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        Ok(v.get("supportedVersions")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|s| s.as_str() == Some("1.1.0"))))
+    /// Whether the plugin's `VERSION` answer lists 1.1.0, or why it could
+    /// not be asked.
+    fn speaks_1_1(&self, scope: Scope<'_>, p: &Pipeline, d: &Delegate) -> Result<bool, Failure> {
+        let theirs = self.versions_of(scope, p, d, Version::V1_1_0)?;
+        Ok(theirs.iter().any(|v| v == Version::V1_1_0.as_str()))
     }
 
     /// `d`'s config at 1.1.0 with `extra` keys added.
@@ -63,39 +61,24 @@ impl Engine<'_> {
         }
     }
 
-    /// This engine acting for `req` (without state: the caller holds it).
-    fn with_request<'r>(&'r self, req: &'r Request) -> Engine<'r> {
-        Engine {
-            conf: self.conf,
-            req,
-            env: self.env,
-            invoker: self.invoker,
-            log: self.log,
-            state: None,
-            unsynced: RefCell::default(),
-            inherited: self.inherited.clone(),
-            held: RefCell::default(),
-        }
-    }
-
     /// STATUS: ask each distinct delegate plugin that speaks 1.1.0; the
     /// first error is returned with its code. A delegate that cannot be
     /// found makes the network unavailable (code 50).
-    pub fn status(&self) -> Result<(), CniError> {
+    pub(crate) fn status(&self) -> Result<(), CniError> {
         self.require_1_1(Command::Status)?;
-        let deadline = self.fresh_deadline();
+        let scope = Scope::unlocked(self.fresh_deadline());
         let mut seen = HashSet::new();
-        for (_, p) in self.resolve_specs()? {
+        for (_, p) in self.planner().configured()? {
             for d in &p.delegates {
                 if !seen.insert(d.plugin.clone()) {
                     continue;
                 }
-                let who = p.who(d);
-                match self.speaks_1_1(&p, d, deadline) {
+                let who = p.label(d).to_string();
+                match self.speaks_1_1(scope, &p, d) {
                     Ok(true) => {}
                     Ok(false) => {
                         self.log.debug(
-                            &p.scope(d),
+                            &p.label(d).scope(),
                             format_args!("{} predates STATUS: skipped", d.plugin),
                         );
                         continue;
@@ -106,7 +89,7 @@ impl Engine<'_> {
                     }
                     Err(f) => return Err(f.into_error(&who)),
                 }
-                self.call(&p, &Self::at_1_1(d, None)?, Command::Status, None, deadline)?;
+                self.call(scope, &p, &Self::at_1_1(d, None)?, Command::Status, None)?;
             }
         }
         Ok(())
@@ -116,7 +99,7 @@ impl Engine<'_> {
     /// are not in the runtime's valid list, then forward GC to every
     /// delegate that speaks 1.1.0 with the attachments it knows as valid.
     /// Keeps going on errors and returns them all.
-    pub fn gc(&self) -> Result<(), CniError> {
+    pub(crate) fn gc(&self) -> Result<(), CniError> {
         self.require_1_1(Command::Gc)?;
         let valid: BTreeSet<Attachment> = self.conf.valid_attachments.iter().cloned().collect();
         let mut errors: Vec<CniError> = Vec::new();
@@ -151,7 +134,7 @@ impl Engine<'_> {
         deadline: Deadline,
         errors: &mut Vec<CniError>,
     ) {
-        let Some(store) = &self.state else { return };
+        let Some(store) = &self.store else { return };
         for path in store.sweep_leftovers() {
             self.log.info(
                 "",
@@ -167,7 +150,7 @@ impl Engine<'_> {
         }
         let stale: Vec<Attachment> = records.into_iter().filter(|a| !valid.contains(a)).collect();
         let total = stale.len();
-        for (i, (cid, ifname)) in stale.into_iter().enumerate() {
+        for (i, (cid, ifname)) in stale.iter().enumerate() {
             if deadline.expired() {
                 errors.push(CniError::new(
                     code::DELEGATE_TIMEOUT,
@@ -178,67 +161,83 @@ impl Engine<'_> {
                 ));
                 break;
             }
-            let lock = match store.lock(&cid, &ifname, false, None) {
-                Ok(Some(l)) => l,
-                Ok(None) => {
-                    self.log.info(
-                        "",
-                        format_args!(
-                            "GC: {cid}/{ifname} is busy (an operation is running): skipped"
-                        ),
-                    );
-                    continue;
-                }
-                Err(e) => {
-                    errors.push(CniError::io(format!("GC: lock {cid}/{ifname}: {e}")));
-                    continue;
-                }
-            };
-            let record = match store.load(&cid, &ifname) {
-                Ok(Some(r)) => r,
-                Ok(None) => continue,
-                Err(why) => {
-                    self.log.warn("", format_args!("GC: {why}: left alone"));
-                    continue;
-                }
-            };
-            let req = self.request_for(Command::Del, &cid, &ifname);
-            let sub = self.with_request(&req);
-            if let Err(e) = sub.end_in_flight(&lock, Some(&record), deadline) {
-                errors.push(e.context(format!("GC of {cid}/{ifname}")));
-                continue;
+            if let Err(e) = self.release(store, cid, ifname, deadline) {
+                errors.extend(e);
             }
-            let plan = match sub.replay(&record) {
-                Ok(p) => p,
-                Err(why) => {
-                    self.log.warn(
-                        "",
-                        format_args!("GC: record of {cid}/{ifname} unusable ({why}): left alone"),
-                    );
-                    continue;
-                }
-            };
-            self.log.info(
-                "",
-                format_args!("GC: releasing stale attachment {cid}/{ifname}"),
-            );
-            let mut clean = true;
-            *sub.held.borrow_mut() = Some(lock);
-            for (p, r) in plan.iter().rev() {
-                sub.del_delegates(p, &p.delegates, r.as_ref(), deadline, &mut |e| {
-                    clean = false;
-                    errors.push(e.context(format!("GC of {cid}/{ifname}")));
-                });
+        }
+    }
+
+    /// Undo one stale attachment from its record, under its lock (skipped
+    /// when an operation holds it, or when the record cannot be used): what
+    /// a killed operation left running first, then every delegate's DEL.
+    /// The record goes when all of them succeeded.
+    fn release(
+        &self,
+        store: &Store,
+        cid: &str,
+        ifname: &str,
+        deadline: Deadline,
+    ) -> Result<(), Vec<CniError>> {
+        let context = || format!("GC of {cid}/{ifname}");
+        let lock = match store.lock(cid, ifname, false, None) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                self.log.info(
+                    "",
+                    format_args!("GC: {cid}/{ifname} is busy (an operation is running): skipped"),
+                );
+                return Ok(());
             }
-            let Some(lock) = sub.release() else { continue };
-            let done = if clean {
-                store.remove(lock)
-            } else {
-                lock.clear_in_flight()
-            };
-            if let Err(e) = done {
-                errors.push(CniError::io(format!("GC: state of {cid}/{ifname}: {e}")));
+            Err(e) => return Err(vec![CniError::io(format!("GC: lock {cid}/{ifname}: {e}"))]),
+        };
+        let record = match store.load(cid, ifname) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(()),
+            Err(why) => {
+                self.log.warn("", format_args!("GC: {why}: left alone"));
+                return Ok(());
             }
+        };
+        let req = self.request_for(Command::Del, cid, ifname);
+        let sub = self.for_request(&req);
+        sub.end_in_flight(&lock, Some(&record), deadline)
+            .map_err(|e| vec![e.context(context())])?;
+        let plan = match sub.replay(&record) {
+            Ok(p) => p,
+            Err(why) => {
+                self.log.warn(
+                    "",
+                    format_args!("GC: record of {cid}/{ifname} unusable ({why}): left alone"),
+                );
+                return Ok(());
+            }
+        };
+        self.log.info(
+            "",
+            format_args!("GC: releasing stale attachment {cid}/{ifname}"),
+        );
+        let scope = Scope {
+            deadline,
+            lock: Some(&lock),
+        };
+        let mut errors = Vec::new();
+        for (p, r) in plan.iter().rev() {
+            sub.del_delegates(scope, p, &p.delegates, r.as_ref(), &mut |e| {
+                errors.push(e.context(context()));
+            });
+        }
+        let done = if errors.is_empty() {
+            store.remove(lock)
+        } else {
+            lock.clear_in_flight()
+        };
+        if let Err(e) = done {
+            errors.push(CniError::io(format!("GC: state of {cid}/{ifname}: {e}")));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
         }
     }
 
@@ -254,9 +253,9 @@ impl Engine<'_> {
         let mut unknown_instances = false;
         for (cid, ifname) in valid {
             let req = self.request_for(Command::Gc, cid, ifname);
-            let sub = self.with_request(&req);
+            let sub = self.for_request(&req);
             let from_record = self
-                .state
+                .store
                 .as_ref()
                 .and_then(|store| store.load(cid, ifname).ok()?)
                 .and_then(|record| sub.replay(&record).ok());
@@ -268,7 +267,7 @@ impl Engine<'_> {
                         .pipelines
                         .iter()
                         .any(|s| matches!(s.target, crate::config::Target::Template(_)));
-                    sub.resolve().unwrap_or_default()
+                    sub.planner().pipelines().unwrap_or_default()
                 }
             };
             for p in pipelines {
@@ -291,7 +290,8 @@ impl Engine<'_> {
         errors: &mut Vec<CniError>,
     ) {
         let (known, unknown_instances) = self.delegate_attachments(valid);
-        let specs = match self.resolve_specs() {
+        let scope = Scope::unlocked(deadline);
+        let specs = match self.planner().configured() {
             Ok(s) => s,
             Err(e) => {
                 errors.push(e);
@@ -306,16 +306,16 @@ impl Engine<'_> {
                 }
                 if template && unknown_instances {
                     self.log.warn(
-                        &p.scope(d),
+                        &p.label(d).scope(),
                         format_args!("GC not forwarded: a valid attachment has no record, so its template instances are unknown"),
                     );
                     continue;
                 }
-                match self.speaks_1_1(&p, d, deadline) {
+                match self.speaks_1_1(scope, &p, d) {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(f) => {
-                        errors.push(f.into_error(&p.who(d)));
+                        errors.push(f.into_error(&p.label(d).to_string()));
                         continue;
                     }
                 }
@@ -338,7 +338,7 @@ impl Engine<'_> {
                         continue;
                     }
                 };
-                if let Err(e) = self.call(&p, &call, Command::Gc, None, deadline) {
+                if let Err(e) = self.call(scope, &p, &call, Command::Gc, None) {
                     errors.push(e);
                 }
             }

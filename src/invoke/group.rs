@@ -41,7 +41,7 @@ pub enum Ended {
 }
 
 /// The boot clock now, in milliseconds.
-pub fn boot_ms() -> u64 {
+fn boot_ms() -> u64 {
     clock_gettime(ClockId::CLOCK_BOOTTIME)
         .map(|t| t.tv_sec().max(0) as u64 * 1000 + t.tv_nsec().max(0) as u64 / 1_000_000)
         .unwrap_or(0)

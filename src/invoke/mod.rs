@@ -8,11 +8,12 @@ mod process;
 
 use crate::error::{code, CniError};
 use std::ffi::{CStr, OsString};
+use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use group::{boot_ms, Ended, ProcessId};
+pub use group::{Ended, ProcessId};
 pub use process::{find, ProcessInvoker, Running};
 
 /// Cap on a delegate's stdout; beyond it output is read and discarded.
@@ -36,11 +37,6 @@ pub struct Call<'a> {
     pub env: ChildEnv,
     pub stdin: &'a [u8],
     pub limit: Option<Duration>,
-    /// Our own work to do once the delegate has its stdin and runs (we
-    /// would only be waiting for it). Run at most once; its duration is not
-    /// charged to the delegate's limit. An invoker may ignore it: the
-    /// caller finishes that work itself afterwards when it was not done.
-    pub while_running: Option<&'a dyn Fn()>,
 }
 
 /// A child's whole environment, kept as the `KEY=VALUE\0` strings
@@ -159,17 +155,18 @@ impl ChildEnv {
     }
 }
 
-/// What a successful call printed.
+/// What a successful call printed on stdout (its stderr went to ours).
 #[derive(Debug, Clone, Default)]
 pub struct Output {
     pub stdout: Vec<u8>,
-    pub stderr_tail: String,
 }
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     NotFound {
+        /// The plugin type looked for.
+        plugin: String,
         searched: String,
     },
     Spawn {
@@ -198,70 +195,73 @@ pub enum Failure {
     OutputTooLarge,
 }
 
-impl Failure {
-    /// The CNI error for this failure; `who` names the delegate.
-    pub fn into_error(self, who: &str) -> CniError {
-        let tail = |t: &str| {
-            if t.trim().is_empty() {
-                String::new()
-            } else {
-                format!("stderr: {}", t.trim())
+impl fmt::Display for Failure {
+    /// What went wrong, without who it happened to (see [`Failure::into_error`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::NotFound { plugin, searched } => {
+                write!(f, "plugin {plugin:?} not found in CNI_PATH ({searched})")
             }
+            Failure::Spawn { path, reason } => write!(f, "cannot run {}: {reason}", path.display()),
+            Failure::TimedOut { limit, .. } => {
+                write!(f, "timed out after {} and was killed", fmt_duration(*limit))
+            }
+            Failure::Signaled { signal, .. } => write!(f, "killed by signal {signal}"),
+            Failure::Exited { status, .. } => {
+                write!(f, "exited with status {status} without a CNI error")
+            }
+            Failure::Reported { msg, .. } => f.write_str(msg),
+            Failure::OutputTooLarge => {
+                write!(f, "printed more than {} MiB on stdout", STDOUT_CAP >> 20)
+            }
+        }
+    }
+}
+
+impl Failure {
+    /// The CNI error code this failure reaches the runtime with.
+    pub fn code(&self) -> u32 {
+        match self {
+            Failure::NotFound { .. } | Failure::Spawn { .. } => code::DELEGATE_NOT_FOUND,
+            Failure::TimedOut { .. } => code::DELEGATE_TIMEOUT,
+            Failure::Signaled { .. } | Failure::Exited { .. } => code::DELEGATE_FAILED,
+            Failure::Reported { code, .. } => *code,
+            Failure::OutputTooLarge => code::DECODE,
+        }
+    }
+
+    /// What goes into the error's `details`: the delegate's own, or the
+    /// end of its stderr (and of its stdout when it printed no error).
+    pub fn details(&self) -> String {
+        let tail = |t: &str| {
+            let t = t.trim();
+            (!t.is_empty()).then(|| format!("stderr: {t}"))
         };
         match self {
-            Failure::NotFound { searched } => CniError::new(
-                code::DELEGATE_NOT_FOUND,
-                format!("{who}: plugin not found in CNI_PATH ({searched})"),
-            ),
-            Failure::Spawn { path, reason } => CniError::new(
-                code::DELEGATE_NOT_FOUND,
-                format!("{who}: cannot run {}: {reason}", path.display()),
-            ),
-            Failure::TimedOut { limit, stderr_tail } => CniError::new(
-                code::DELEGATE_TIMEOUT,
-                format!(
-                    "{who}: timed out after {} and was killed",
-                    fmt_duration(limit)
-                ),
-            )
-            .with_details(tail(&stderr_tail)),
-            Failure::Signaled {
-                signal,
-                stderr_tail,
-            } => CniError::new(
-                code::DELEGATE_FAILED,
-                format!("{who}: killed by signal {signal}"),
-            )
-            .with_details(tail(&stderr_tail)),
+            Failure::TimedOut { stderr_tail, .. } | Failure::Signaled { stderr_tail, .. } => {
+                tail(stderr_tail).unwrap_or_default()
+            }
             Failure::Exited {
-                status,
                 stdout,
                 stderr_tail,
+                ..
             } => {
-                let mut e = CniError::new(
-                    code::DELEGATE_FAILED,
-                    format!("{who}: exited with status {status} without a CNI error"),
-                );
-                if !stdout.trim().is_empty() {
-                    e.add_detail(format!("stdout: {}", truncate(stdout.trim(), 512)));
-                }
-                let t = tail(&stderr_tail);
-                if !t.is_empty() {
-                    e.add_detail(t);
-                }
-                e
+                let out = stdout.trim();
+                let out = (!out.is_empty()).then(|| format!("stdout: {}", truncate(out, 512)));
+                [out, tail(stderr_tail)]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("\n")
             }
-            Failure::Reported { code, msg, details } => {
-                CniError::new(code, format!("{who}: {msg}")).with_details(details)
-            }
-            Failure::OutputTooLarge => CniError::new(
-                code::DECODE,
-                format!(
-                    "{who}: printed more than {} MiB on stdout",
-                    STDOUT_CAP >> 20
-                ),
-            ),
+            Failure::Reported { details, .. } => details.clone(),
+            _ => String::new(),
         }
+    }
+
+    /// The CNI error for this failure; `who` names the delegate.
+    pub fn into_error(self, who: &str) -> CniError {
+        CniError::new(self.code(), format!("{who}: {self}")).with_details(self.details())
     }
 }
 
@@ -294,7 +294,7 @@ impl Started<'_> {
 /// The seam between the engine and processes (fakes in unit tests): a call
 /// is started, and then waited for. Between the two the delegate exists but
 /// has not been given its config, so it has done nothing yet.
-pub trait Invoker {
+pub trait Invoker: Sync {
     fn start<'a>(&self, call: &'a Call<'a>) -> Result<Started<'a>, Failure>;
 
     /// Start the call and wait for it.
@@ -407,7 +407,6 @@ mod tests {
             env,
             stdin: b"{}",
             limit: Some(Duration::from_secs(5)),
-            while_running: None,
         })
     }
 
@@ -445,61 +444,5 @@ mod tests {
             }
             other => panic!("expected a spawn failure, got {other:?}"),
         }
-    }
-
-    fn sh(script: &str, limit: Duration, work: Option<&dyn Fn()>) -> Result<Output, Failure> {
-        let mut env = ChildEnv::default();
-        env.push(b"PATH", b"/usr/bin:/bin");
-        env.push(b"SCRIPT", script.as_bytes());
-        let call = Call {
-            plugin: "delegate",
-            cni_path: "",
-            env,
-            stdin: b"{\"cniVersion\":\"1.0.0\"}",
-            limit: Some(limit),
-            while_running: work,
-        };
-        // A delegate that runs $SCRIPT (it gets the config on stdin).
-        let dir = std::env::temp_dir().join(format!("meta-cni-inv-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let wrapper = dir.join("delegate");
-        std::fs::write(&wrapper, "#!/bin/sh\neval \"$SCRIPT\"\n").unwrap();
-        std::fs::set_permissions(
-            &wrapper,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        let path = dir.display().to_string();
-        let out = ProcessInvoker.invoke(&Call {
-            cni_path: &path,
-            ..call
-        });
-        let _ = std::fs::remove_dir_all(&dir);
-        out
-    }
-
-    #[test]
-    fn our_work_runs_once_after_stdin_and_is_not_charged_to_the_delegate() {
-        let runs = std::cell::Cell::new(0);
-        let work = || {
-            runs.set(runs.get() + 1);
-            std::thread::sleep(Duration::from_millis(700));
-        };
-        // The delegate needs 0.2s of its 0.5s; our work takes 0.7s.
-        let out = sh(
-            "cat >/dev/null; sleep 0.2; echo ok",
-            Duration::from_millis(500),
-            Some(&work),
-        );
-        assert_eq!(out.map(|o| o.stdout), Ok(b"ok\n".to_vec()));
-        assert_eq!(runs.get(), 1);
-        // A delegate that overruns its own limit is still stopped.
-        let out = sh(
-            "cat >/dev/null; sleep 5",
-            Duration::from_millis(300),
-            Some(&work),
-        );
-        assert!(matches!(out, Err(Failure::TimedOut { .. })), "{out:?}");
-        assert_eq!(runs.get(), 2);
     }
 }

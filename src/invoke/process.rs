@@ -77,7 +77,7 @@ impl Running<'_> {
         } = self;
         let io = pipes
             .nonblocking()
-            .and_then(|p| p.drive(&mut child, call.stdin, deadline, call.while_running));
+            .and_then(|p| p.drive(&mut child, call.stdin, deadline));
         let finished = match io {
             Ok(v) => v,
             Err(Stop::Deadline(tail)) => {
@@ -119,6 +119,7 @@ pub fn find(plugin: &str, cni_path: &str) -> Result<PathBuf, Failure> {
         }
     }
     Err(Failure::NotFound {
+        plugin: plugin.to_string(),
         searched: if dirs.is_empty() {
             "CNI_PATH is empty".to_string()
         } else {
@@ -362,8 +363,7 @@ impl Pipes {
         mut self,
         child: &mut Child,
         input: &[u8],
-        mut deadline: Option<Instant>,
-        mut while_running: Option<&dyn Fn()>,
+        deadline: Option<Instant>,
     ) -> Result<Finished, Stop> {
         let mut written = 0;
         if input.is_empty() {
@@ -382,14 +382,6 @@ impl Pipes {
         let mut our_stderr = io::stderr();
 
         while self.stdout.is_some() || self.stderr.is_some() {
-            if self.stdin.is_none() {
-                // The delegate has its config and works: our own work now.
-                if let Some(work) = while_running.take() {
-                    let started = Instant::now();
-                    work();
-                    deadline = deadline.and_then(|d| d.checked_add(started.elapsed()));
-                }
-            }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 return Err(Stop::Deadline(tail));
@@ -570,10 +562,7 @@ fn classify(f: Finished) -> Result<Output, Failure> {
         return Err(Failure::Reported { code, msg, details });
     }
     if code == 0 {
-        return Ok(Output {
-            stdout,
-            stderr_tail: tail.text(),
-        });
+        return Ok(Output { stdout });
     }
     Err(Failure::Exited {
         status: code,

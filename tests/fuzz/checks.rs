@@ -72,10 +72,10 @@ pub fn config_load(data: &[u8]) {
                 );
                 match &p.target {
                     config::Target::Static(n) => {
-                        assert!(config::check_ifname(n).is_ok(), "ifName {n:?}")
+                        assert!(meta_cni::protocol::check_ifname(n).is_ok(), "ifName {n:?}")
                     }
                     config::Target::Template(pre) => assert!(
-                        config::check_ifname(&format!("{pre}0")).is_ok(),
+                        meta_cni::protocol::check_ifname(&format!("{pre}0")).is_ok(),
                         "ifNamePrefix {pre:?}"
                     ),
                     config::Target::Request => {}
@@ -417,7 +417,6 @@ impl FakeInvoker {
         let out = |s: String| {
             Ok(Output {
                 stdout: s.into_bytes(),
-                stderr_tail: String::new(),
             })
         };
         if cmd == "VERSION" {
@@ -454,6 +453,7 @@ impl FakeInvoker {
                 stderr_tail: tail,
             }),
             "notfound" => Err(Failure::NotFound {
+                plugin: call.plugin.to_string(),
                 searched: call.cni_path.to_string(),
             }),
             "huge" => Err(Failure::OutputTooLarge),

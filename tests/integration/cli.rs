@@ -67,7 +67,7 @@ fn validate_passes_where_every_delegate_exists_and_names_each_missing_or_old_one
     let r = cli(&["validate", bad.to_str().unwrap_or("")], &env);
     assert_eq!(r.code, 1, "{}", r.stdout);
     for needle in [
-        "delegate \"gone\" (nope): plugin not found",
+        "delegate \"gone\" (nope): plugin \"nope\" not found",
         "delegate \"plain\" (plain)",
         "not executable",
         "$[\"x\"]",
@@ -136,7 +136,11 @@ fn validate_looks_for_delegates_where_cni_path_overrides_send_them() {
     std::fs::write(&file, moved.to_string()).expect("write");
     let r = cli(&["validate", file.to_str().unwrap_or("")], &env);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("plugin not found"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("plugin \"top\" not found"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

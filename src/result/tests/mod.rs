@@ -32,11 +32,11 @@ pub(super) struct Fixture {
 }
 
 impl Fixture {
-    pub fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_str(self.text).unwrap()
     }
 
-    pub fn result(&self) -> CniResult {
+    pub(super) fn result(&self) -> CniResult {
         CniResult::parse_slice(self.text.as_bytes(), Version::DEFAULT)
             .unwrap_or_else(|e| panic!("{}: {e}", self.name))
     }
