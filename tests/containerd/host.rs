@@ -111,11 +111,27 @@ fn target_of(rule: &str) -> Option<&str> {
     it.next()
 }
 
-/// The nat rules that belong to a test: rules containing one of `markers`
-/// (subnet prefixes such as `10.151.201.`) or matching one of `ports`,
-/// every rule of a per-container `CNI-*` chain holding such a rule, and the
-/// jumps to those chains. Returns (rules, per-container chains).
-pub fn nat_rules_of(nat: &str, markers: &[String], ports: &[u16]) -> (Vec<String>, Vec<String>) {
+/// portmap's per-container DNAT chain for network `name` and container
+/// `id`: `CNI-DN-` and the first 21 hex digits of sha512(name + id), as
+/// portmap names it.
+pub fn portmap_chain(name: &str, id: &str) -> String {
+    let out = Cmd::new("sha512sum").stdin(format!("{name}{id}")).run();
+    format!("CNI-DN-{}", out.stdout.get(..21).unwrap_or("?"))
+}
+
+/// The nat rules and chains that belong to a test: rules containing one of
+/// `markers` (subnet prefixes such as `10.151.201.`) or matching one of
+/// `ports`; the per-container `CNI-*` chains holding such a rule and the
+/// `known` chains (portmap's chains of the test's containers, found also
+/// when empty); every rule in those chains and the jumps to them. Returns
+/// (what to report: rules, and `chain NAME (empty)` for an empty one; the
+/// chains).
+pub fn nat_rules_of(
+    nat: &str,
+    markers: &[String],
+    ports: &[u16],
+    known: &[String],
+) -> (Vec<String>, Vec<String>) {
     let rules: Vec<&str> = nat.lines().filter(|l| l.starts_with("-A ")).collect();
     let hit = |l: &str| markers.iter().any(|m| l.contains(m.as_str())) || names_port(l, ports);
     let mut chains: Vec<String> = rules
@@ -123,10 +139,16 @@ pub fn nat_rules_of(nat: &str, markers: &[String], ports: &[u16]) -> (Vec<String
         .filter(|l| hit(l))
         .map(|l| chain_of(l).to_string())
         .filter(|c| c.starts_with("CNI-") && !SHARED_CHAINS.contains(&c.as_str()))
+        .chain(
+            known
+                .iter()
+                .filter(|c| nat.lines().any(|l| l.starts_with(&format!(":{c} "))))
+                .cloned(),
+        )
         .collect();
     chains.sort();
     chains.dedup();
-    let ours: Vec<String> = rules
+    let mut ours: Vec<String> = rules
         .iter()
         .filter(|l| {
             hit(l)
@@ -135,18 +157,23 @@ pub fn nat_rules_of(nat: &str, markers: &[String], ports: &[u16]) -> (Vec<String
         })
         .map(|l| l.to_string())
         .collect();
+    for c in &chains {
+        if !rules.iter().any(|l| chain_of(l) == c) {
+            ours.push(format!("chain {c} (empty)"));
+        }
+    }
     (ours, chains)
 }
 
 /// Remove what [`nat_rules_of`] finds. Returns problems (empty: done).
-pub fn remove_nat_rules(markers: &[String], ports: &[u16]) -> Vec<String> {
+pub fn remove_nat_rules(markers: &[String], ports: &[u16], known: &[String]) -> Vec<String> {
     let nat = nat_rules();
-    let (rules, chains) = nat_rules_of(&nat, markers, ports);
+    let (rules, chains) = nat_rules_of(&nat, markers, ports, known);
     if rules.is_empty() {
         return Vec::new();
     }
     let mut script = String::from("*nat\n");
-    for r in &rules {
+    for r in rules.iter().filter(|r| r.starts_with("-A ")) {
         if !chains.iter().any(|c| c == chain_of(r)) {
             script.push_str(&format!("-D{}\n", &r[2..]));
         }

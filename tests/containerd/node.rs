@@ -29,8 +29,9 @@
 //! this node's socket) and their children, the pause processes in the
 //! node's cgroup and any CNI plugin process started from its bin dir are
 //! killed by PID; then the network namespaces containerd created for this
-//! node, the links, the nat rules of its subnets and ports (and portmap's
-//! shared chains if this process created them), libcni's cache files of
+//! node, the links, the nat rules of its subnets and ports and portmap's
+//! chains of its sandboxes (and portmap's shared chains if this process
+//! created them), libcni's cache files of
 //! its network, its cgroups, mounts below its temp dir and the temp dir
 //! are removed.
 
@@ -40,7 +41,7 @@ use crate::gate::{self, PLUGIN_DIR};
 use crate::host;
 use crate::tempdir::TempDir;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -151,6 +152,8 @@ pub struct Node {
     pub cgroup_parent: String,
     ports: Mutex<Vec<u16>>,
     ctd: Mutex<Option<Child>>,
+    /// sandbox id -> portmap's chain name for it.
+    chains: Mutex<BTreeMap<String, String>>,
     dir: TempDir,
     _turn: MutexGuard<'static, ()>,
 }
@@ -179,6 +182,7 @@ impl Node {
             cgroup_parent: format!("/mcd-{}-{n}", pid()),
             ports: Mutex::default(),
             ctd: Mutex::default(),
+            chains: Mutex::default(),
             dir: TempDir::new("containerd"),
             _turn: turn,
         };
@@ -511,6 +515,18 @@ impl Node {
             .collect()
     }
 
+    /// portmap's DNAT chain name of every sandbox this node's containerd
+    /// ran CNI for (portmap's network name is its delegate entry's,
+    /// `portmap`).
+    fn portmap_chains(&self) -> Vec<String> {
+        let mut memo = self.chains.lock().unwrap_or_else(|e| e.into_inner());
+        for id in self.sandbox_ids() {
+            memo.entry(id)
+                .or_insert_with_key(|id| host::portmap_chain("portmap", id));
+        }
+        memo.values().cloned().collect()
+    }
+
     /// The network namespaces (`cni-...` names in /var/run/netns) this
     /// node's containerd made, as its CNI calls named them (see
     /// [`Node::netns_log`]); also those of pods whose RunPodSandbox failed.
@@ -579,8 +595,16 @@ impl Node {
                 Err(o) => v.push(format!("ListPodSandbox failed: {}", o.describe())),
             }
         }
-        let (rules, _) = host::nat_rules_of(&host::nat_rules(), &self.markers(), &self.ports());
-        v.extend(rules.iter().map(|r| format!("nat rule: {r}")));
+        let (rules, _) = host::nat_rules_of(
+            &host::nat_rules(),
+            &self.markers(),
+            &self.ports(),
+            &self.portmap_chains(),
+        );
+        v.extend(rules.iter().map(|r| match r.strip_prefix("chain ") {
+            Some(c) => format!("nat chain: {c}"),
+            None => format!("nat rule: {r}"),
+        }));
         v.extend(
             self.reservations()
                 .iter()
@@ -733,7 +757,11 @@ impl Drop for Node {
                 }
             }
         }
-        notes.extend(host::remove_nat_rules(&self.markers(), &self.ports()));
+        notes.extend(host::remove_nat_rules(
+            &self.markers(),
+            &self.ports(),
+            &self.portmap_chains(),
+        ));
         if !before().shared_chains {
             notes.extend(host::remove_shared_chains_if_unused());
         }
