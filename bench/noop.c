@@ -1,6 +1,7 @@
 /* A no-op CNI delegate for the benchmark: drains stdin and prints a result,
- * the file named by NOOP_RESULT if set, else a fixed one-interface result.
- * VERSION gets the usual answer. Built by bench/run. */
+ * the file named by NOOP_RESULT if set, else a fixed one-interface result;
+ * with NOOP_SLEEP_MS, an ADD first takes that long (a delegate doing real
+ * work). VERSION gets the usual answer. Built by bench/run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ int main(void) {
         return 0;
     }
     if (cmd && strcmp(cmd, "ADD") != 0) return 0;
+    const char *ms = getenv("NOOP_SLEEP_MS");
+    if (ms) usleep((useconds_t)atoi(ms) * 1000);
     const char *file = getenv("NOOP_RESULT");
     if (file) {
         FILE *f = fopen(file, "rb");

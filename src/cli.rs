@@ -228,6 +228,7 @@ fn validate_config(label: &str, bytes: &[u8], node: &Node, out: &mut String) -> 
         .chain(capability_warnings(&conf))
         .chain(name_collision_warnings(&conf))
         .chain(deadline_warnings(&conf, node.runtime_deadline))
+        .chain(parallel_warnings(&conf))
     {
         report.line(false, format!("warning: {w}"));
     }
@@ -404,11 +405,11 @@ fn name_collision_warnings(conf: &MetaConfig) -> Vec<String> {
                 .and_then(Value::as_str)
                 .unwrap_or(&d.name);
             let fixed = !net.contains("{{");
-            let label = if p.name.is_empty() {
-                format!("delegate {:?}", d.name)
-            } else {
-                format!("pipeline {:?} delegate {:?}", p.name, d.name)
-            };
+            let label = Label {
+                pipeline: &p.name,
+                delegate: &d.name,
+            }
+            .to_string();
             if fixed && matches!(p.target, Target::Template(_)) {
                 out.push(format!(
                     "{label} ({}) has the network name {net:?} in every instance of the template pipeline, and {} names {what} after the network name and container: a second instance collides with the first. Make the name differ per instance, e.g. \"name\": \"{net}-{{{{.Gres.Index}}}}\"",
@@ -427,6 +428,74 @@ fn name_collision_warnings(conf: &MetaConfig) -> Vec<String> {
                 }
             }
         }
+    }
+    out
+}
+
+/// With `parallelPipelines`, host state that two pipelines (or two
+/// instances of a template pipeline) would change at the same time: one
+/// bridge, or one host-local range in one `dataDir`. A value with a
+/// template in it is taken to differ per instance.
+fn parallel_warnings(conf: &MetaConfig) -> Vec<String> {
+    if !conf.parallel_pipelines || conf.pipelines.len() + templates(conf) < 2 {
+        return Vec::new();
+    }
+    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &conf.pipelines {
+        let template = matches!(p.target, Target::Template(_));
+        for d in &p.delegates {
+            let who = Label {
+                pipeline: &p.name,
+                delegate: &d.name,
+            }
+            .to_string();
+            for key in shared_state(&d.conf) {
+                let per_instance = key.contains("{{");
+                let list = users.entry(key).or_default();
+                list.push(who.clone());
+                if template && !per_instance {
+                    list.push(format!("{who} (another instance)"));
+                }
+            }
+        }
+    }
+    users
+        .into_iter()
+        .filter(|(key, who)| who.len() > 1 && !key.contains("{{"))
+        .map(|(key, who)| {
+            format!(
+                "parallelPipelines: {} run at once and all use {key}: they change it at the same time; give each its own, or run the pipelines in order",
+                who.join(", ")
+            )
+        })
+        .collect()
+}
+
+fn templates(conf: &MetaConfig) -> usize {
+    conf.pipelines
+        .iter()
+        .filter(|p| matches!(p.target, Target::Template(_)))
+        .count()
+}
+
+/// The host state a delegate's conf names: its bridge, its host-local
+/// range and `dataDir`.
+fn shared_state(conf: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    if text(conf.get("type")).as_deref() == Some("bridge") {
+        let bridge = text(conf.get("bridge")).unwrap_or_else(|| "cni0".into());
+        out.push(format!("bridge {bridge:?}"));
+    }
+    let ipam = conf.get("ipam").and_then(Value::as_object);
+    if let Some(ipam) = ipam.filter(|i| text(i.get("type")).as_deref() == Some("host-local")) {
+        let dir = text(ipam.get("dataDir")).unwrap_or_else(|| "/var/lib/cni/networks".into());
+        let range = ipam
+            .get("ranges")
+            .or_else(|| ipam.get("subnet"))
+            .map(Value::to_string)
+            .unwrap_or_default();
+        out.push(format!("host-local range {range} in {dir:?}"));
     }
     out
 }

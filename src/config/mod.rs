@@ -147,6 +147,9 @@ pub struct MetaConfig {
     pub valid_attachments: Vec<(String, String)>,
     /// Whether attachment state files are kept (`attachmentState`, default true).
     pub attachment_state: bool,
+    /// Whether an ADD or DEL runs all pipelines at once
+    /// (`parallelPipelines`, default false).
+    pub parallel_pipelines: bool,
     /// Set (on DEL only) when the config does not load: why. Such a config
     /// has no pipelines; only a state record can drive the DEL.
     pub broken: Option<crate::error::CniError>,

@@ -127,6 +127,17 @@ fn parse_all(value: &Value) -> Result<(MetaConfig, Problems), Rejection> {
             true
         }
     };
+    let parallel_pipelines = match top.get("parallelPipelines") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            p.push(
+                "parallelPipelines",
+                format!("must be true or false, got {}", kind(other)),
+            );
+            false
+        }
+    };
     let runtime_config_mode =
         match string(top, "runtimeConfigMode", "runtimeConfigMode", &mut p).as_deref() {
             None | Some("") | Some("capabilities") => RuntimeConfigMode::Capabilities,
@@ -232,6 +243,7 @@ fn parse_all(value: &Value) -> Result<(MetaConfig, Problems), Rejection> {
         prev_result,
         state_dir,
         attachment_state,
+        parallel_pipelines,
         valid_attachments,
         broken: None,
         warnings: Vec::new(),

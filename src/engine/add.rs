@@ -11,19 +11,23 @@ use crate::plan::Pipeline;
 use crate::protocol::Command;
 use crate::result::CniResult;
 use crate::state::{Lock, Record, Unsynced};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Where a pipeline's ADD failed, and what it had produced so far.
-struct PipelineFailure {
-    at: usize,
-    error: CniError,
-    partial: Option<Box<CniResult>>,
+/// A pipeline's ADD that did not finish: its delegates `..ran` have run
+/// (a failed one included) and must be undone, given what the pipeline had
+/// produced so far.
+pub(super) struct PipelineFailure {
+    pub(super) ran: usize,
+    /// Why; `None` when it stopped because another pipeline failed.
+    pub(super) error: Option<CniError>,
+    pub(super) partial: Option<Box<CniResult>>,
 }
 
 /// A failed ADD after its rollback: the error to return, and whether
 /// everything was undone.
-struct Undone {
-    error: CniError,
-    clean: bool,
+pub(super) struct Undone {
+    pub(super) error: CniError,
+    pub(super) clean: bool,
 }
 
 impl Engine<'_> {
@@ -96,39 +100,48 @@ impl Engine<'_> {
         incoming: Option<CniResult>,
         mut record: Option<&mut Record>,
     ) -> Result<CniResult, Undone> {
+        if self.conf.parallel_pipelines && pipelines.len() > 1 {
+            return self.add_parallel(scope, pipelines, incoming, record);
+        }
         let mut done: Vec<Option<CniResult>> = Vec::with_capacity(pipelines.len());
-        // Each pipeline's result goes into the record for DEL and CHECK to
-        // pass to that pipeline. With one pipeline it is the runtime's own
-        // prevResult, so that record is only rewritten when version
-        // negotiation changed what a delegate must be sent.
-        let per_pipeline = pipelines.len() > 1;
         for i in 0..pipelines.len() {
-            match self.add_pipeline(scope, &mut pipelines[i], incoming.as_ref()) {
+            match self.add_pipeline(scope, &mut pipelines[i], incoming.as_ref(), None) {
                 Ok(r) => {
-                    if let (Some(rec), Some(lock)) = (record.as_deref_mut(), scope.lock) {
-                        let now = pipeline_record(&pipelines[i], r.as_ref());
-                        if per_pipeline || now.delegates != rec.pipelines[i].delegates {
-                            rec.pipelines[i] = now;
-                            if let Err(e) = self.save(lock, rec, false) {
-                                self.log.warn("", format_args!("{e}"));
-                            }
-                        }
-                    }
+                    self.record_pipeline(scope, record.as_deref_mut(), &pipelines[i], r.as_ref());
                     done.push(r);
                 }
-                Err(f) => return Err(self.roll_back(scope, pipelines, &done, i, f)),
+                Err(f) => {
+                    let error = f.error.clone().unwrap_or_else(|| {
+                        CniError::new(crate::error::code::INTERNAL, "ADD stopped")
+                    });
+                    return Err(self.roll_back(scope, pipelines, &done, i, f, error));
+                }
             }
         }
-        let mut results = done.into_iter().flatten();
-        Ok(match results.next() {
-            Some(mut first) => {
-                for r in results {
-                    first.merge(&r);
-                }
-                first
+        Ok(merge_in_order(done, incoming))
+    }
+
+    /// Put pipeline `p`'s outcome into the record, for DEL and CHECK to
+    /// pass to that pipeline. With one pipeline that is the runtime's own
+    /// prevResult, so that record is only rewritten when version
+    /// negotiation changed what a delegate must be sent.
+    pub(super) fn record_pipeline(
+        &self,
+        scope: Scope<'_>,
+        record: Option<&mut Record>,
+        p: &Pipeline,
+        result: Option<&CniResult>,
+    ) {
+        let (Some(rec), Some(lock)) = (record, scope.lock) else {
+            return;
+        };
+        let now = pipeline_record(p, result);
+        if rec.pipelines.len() > 1 || now.delegates != rec.pipelines[p.slot].delegates {
+            rec.pipelines[p.slot] = now;
+            if let Err(e) = self.save(lock, rec, false) {
+                self.log.warn("", format_args!("{e}"));
             }
-            None => incoming.unwrap_or_default(),
-        })
+        }
     }
 
     /// Undo pipeline `failed` up to and including its failed delegate,
@@ -141,8 +154,8 @@ impl Engine<'_> {
         done: &[Option<CniResult>],
         failed: usize,
         f: PipelineFailure,
+        mut error: CniError,
     ) -> Undone {
-        let mut error = f.error;
         let budget = Scope {
             deadline: self.fresh_deadline(),
             ..scope
@@ -158,7 +171,7 @@ impl Engine<'_> {
         self.del_delegates(
             budget,
             p,
-            &p.delegates[..=f.at],
+            &p.delegates[..f.ran],
             f.partial.as_deref(),
             &mut note,
         );
@@ -168,11 +181,15 @@ impl Engine<'_> {
         Undone { error, clean }
     }
 
-    fn add_pipeline(
+    /// Run pipeline `p`'s delegates in order, results chained (or merged,
+    /// or the last kept, by its result mode). With `stop`, no delegate
+    /// starts once it is set (another pipeline failed).
+    pub(super) fn add_pipeline(
         &self,
         scope: Scope<'_>,
         p: &mut Pipeline,
         incoming: Option<&CniResult>,
+        stop: Option<&AtomicBool>,
     ) -> Result<Option<CniResult>, PipelineFailure> {
         let scope_label = if p.name.is_empty() {
             String::new()
@@ -192,13 +209,33 @@ impl Engine<'_> {
         let mut acc = if chained { incoming.cloned() } else { None };
         let mut last = None;
         for at in 0..p.delegates.len() {
-            let prev = if chained { acc.as_ref() } else { None };
-            let called = match self.call(scope, p, &p.delegates[at], Command::Add, prev) {
-                Ok(c) => c,
-                Err(error) => {
-                    let partial = if chained { acc } else { last }.map(Box::new);
-                    return Err(PipelineFailure { at, error, partial });
+            let failure = |ran, error, acc: Option<CniResult>, last: Option<CniResult>| {
+                let partial = if chained { acc } else { last }.map(Box::new);
+                PipelineFailure {
+                    ran,
+                    error,
+                    partial,
                 }
+            };
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                self.log.info(
+                    &scope_label,
+                    format_args!(
+                        "stopped before delegate {:?}: another pipeline failed",
+                        p.delegates[at].name
+                    ),
+                );
+                return Err(failure(at, None, acc, last));
+            }
+            let called = match self.call(
+                scope,
+                p,
+                &p.delegates[at],
+                Command::Add,
+                if chained { acc.as_ref() } else { None },
+            ) {
+                Ok(c) => c,
+                Err(error) => return Err(failure(at + 1, Some(error), acc, last)),
             };
             if let Some((stdin, version)) = called.renegotiated {
                 // Later calls (rollback, DEL via the record) use what worked.
@@ -221,5 +258,23 @@ impl Engine<'_> {
         } else {
             last.or_else(|| incoming.cloned())
         })
+    }
+}
+
+/// The pipelines' results merged in their order; the incoming
+/// `prevResult` (or an empty result) when none produced one.
+pub(super) fn merge_in_order(
+    done: Vec<Option<CniResult>>,
+    incoming: Option<CniResult>,
+) -> CniResult {
+    let mut results = done.into_iter().flatten();
+    match results.next() {
+        Some(mut first) => {
+            for r in results {
+                first.merge(&r);
+            }
+            first
+        }
+        None => incoming.unwrap_or_default(),
     }
 }

@@ -9,6 +9,7 @@
 mod add;
 mod call;
 mod inflight;
+mod parallel;
 mod record;
 mod undo;
 mod verbs;

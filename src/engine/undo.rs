@@ -94,10 +94,14 @@ impl Engine<'_> {
             lock: lock.as_ref(),
         };
         let mut first: Option<CniError> = None;
-        for (p, r) in plan.iter().rev() {
-            self.del_delegates(scope, p, &p.delegates, r.as_ref(), &mut |e| {
-                first.get_or_insert(e);
-            });
+        if self.conf.parallel_pipelines && plan.len() > 1 {
+            first = self.del_parallel(scope, &plan);
+        } else {
+            for (p, r) in plan.iter().rev() {
+                self.del_delegates(scope, p, &p.delegates, r.as_ref(), &mut |e| {
+                    first.get_or_insert(e);
+                });
+            }
         }
         self.finish_undo(lock, record.as_ref(), first.is_none());
         first.map_or(Ok(()), Err)

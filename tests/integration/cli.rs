@@ -254,3 +254,41 @@ fn validate_warns_when_timeout_seconds_is_missing_or_not_below_the_runtime_deadl
         assert_eq!(r.code, 2, "{bad}: {}", r.stdout);
     }
 }
+
+#[test]
+fn validate_warns_about_host_state_parallel_pipelines_would_share() {
+    let s = Setup::new(&["bridge", "macvlan"]);
+    let bin = s.bin.display().to_string();
+    let check = |conf: serde_json::Value| {
+        let path = s.path("par.conf");
+        std::fs::write(&path, conf.to_string()).expect("write");
+        let path = path.display().to_string();
+        let r = cli(&["validate", "--cni-path", &bin, &path], &BTreeMap::new());
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        r.stdout
+    };
+    let range = |subnet: &str| json!({"type": "host-local", "ranges": [[{"subnet": subnet}]]});
+    let conf = |parallel: bool, gres_subnet: &str| {
+        json!({"cniVersion": "1.0.0", "name": "n", "type": "meta-cni", "timeoutSeconds": 3,
+            "parallelPipelines": parallel,
+            "capabilities": {"io.kubernetes.cri.pod-annotations": true},
+            "pipelines": [
+                {"name": "a", "ifName": "eth0", "delegates": [{"name": "br", "conf": {"type": "bridge", "bridge": "br0", "ipam": range("10.1.0.0/24")}}]},
+                {"name": "b", "ifName": "eth1", "delegates": [{"name": "br", "conf": {"type": "bridge", "bridge": "br0", "ipam": range("10.2.0.0/24")}}]},
+                {"name": "g", "ifNamePrefix": "g", "delegates": [{"name": "mv", "conf": {"type": "macvlan", "master": "{{.Gres.Device}}", "ipam": range(gres_subnet)}}]}]})
+    };
+    let out = check(conf(true, "10.3.0.0/24"));
+    assert!(
+        out.contains("pipeline \"a\" delegate \"br\", pipeline \"b\" delegate \"br\" run at once and all use bridge \"br0\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("pipeline \"g\" delegate \"mv\" (another instance)")
+            && out.contains("10.3.0.0/24"),
+        "{out}"
+    );
+    // A range that differs per instance, and pipelines in order: no warning.
+    let out = check(conf(true, "10.3.{{.Gres.Index}}.0/24"));
+    assert!(!out.contains("10.3."), "{out}");
+    assert!(!check(conf(false, "10.3.0.0/24")).contains("parallelPipelines"));
+}

@@ -27,6 +27,8 @@ pub struct Rec {
     pub env: BTreeMap<String, String>,
     pub stdin: Value,
     pub raw_stdin: String,
+    /// When the delegate started (seconds since the epoch).
+    pub t: f64,
 }
 
 impl Rec {
@@ -210,6 +212,7 @@ impl Setup {
                         .unwrap_or_default(),
                     stdin: serde_json::from_str(&raw).unwrap_or(Value::Null),
                     raw_stdin: raw,
+                    t: v["t"].as_f64().unwrap_or(0.0),
                 }
             })
             .collect()

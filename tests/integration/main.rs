@@ -14,6 +14,7 @@ mod faults;
 mod hostile;
 mod inflight;
 mod logging;
+mod parallel;
 mod pipelines;
 mod protocol;
 mod random;
