@@ -22,8 +22,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const META_BIN: &str = env!("CARGO_BIN_EXE_meta-cni");
 
+/// Fixture numbers and the third octets of subnets, unique within the
+/// process.
+static N: AtomicU32 = AtomicU32::new(1);
+
 fn next_n() -> u32 {
-    static N: AtomicU32 = AtomicU32::new(1);
     N.fetch_add(1, Ordering::SeqCst)
 }
 
@@ -64,6 +67,44 @@ impl Subnet {
     /// Whether `addr` (`a.b.c.d` or `a.b.c.d/len`) is in this subnet.
     pub fn contains(&self, addr: &str) -> bool {
         addr.starts_with(&self.dotted())
+    }
+}
+
+/// Ten /24s `10.<200 + pid % 50>.<D>0` .. `.<D>9` (third octets `10D` ..
+/// `10D+9`, taken from the same counter as [`Subnet::fresh`]), so that a
+/// template can name instance `i`'s subnet by appending the GRES index,
+/// e.g. `10.A.<D>{{.Gres.Index}}.0/24` for indexes 0 to 9.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetDecade {
+    /// `10.A.D`: a subnet's prefix without the last digit of its third
+    /// octet.
+    pub head: String,
+}
+
+impl SubnetDecade {
+    pub fn fresh() -> SubnetDecade {
+        let mut start = 0;
+        let _ = N.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| {
+            start = cur.div_ceil(10).max(1) * 10;
+            Some(start + 10)
+        });
+        assert!(start + 9 < 255, "too many subnets in one process");
+        SubnetDecade {
+            head: format!("10.{}.{}", 200 + pid() % 50, start / 10),
+        }
+    }
+
+    /// The subnet of index `i` (0 to 9).
+    pub fn subnet(&self, i: u32) -> Subnet {
+        assert!(i < 10, "a decade has ten subnets");
+        Subnet {
+            prefix: format!("{}{i}", self.head),
+        }
+    }
+
+    /// `10.A.D{{.Gres.Index}}.0/24`: the subnet of the GRES index.
+    pub fn gres_template(&self) -> String {
+        format!("{}{{{{.Gres.Index}}}}.0/24", self.head)
     }
 }
 
@@ -165,6 +206,15 @@ impl Fixture {
         s
     }
 
+    /// Ten fresh subnets owned (for cleanup) by this fixture.
+    pub fn extra_decade(&self) -> SubnetDecade {
+        let d = SubnetDecade::fresh();
+        for i in 0..10 {
+            self.add_marker(&d.subnet(i).dotted());
+        }
+        d
+    }
+
     /// A veth pair `a`/`b` in the host namespace, both up, owned.
     pub fn veth_pair(&self, a: &str, b: &str) {
         self.track_link(a);
@@ -204,19 +254,6 @@ impl Fixture {
         cap_args: &Value,
         cni_args: Option<&str>,
     ) -> Out {
-        let mut env = BTreeMap::new();
-        let s = |p: &Path| p.display().to_string();
-        env.insert("NETCONFPATH".to_string(), s(&self.netconf));
-        env.insert("CNI_PATH".to_string(), s(&self.bin));
-        env.insert("CNI_IFNAME".to_string(), "eth0".to_string());
-        env.insert("CNI_CONTAINERID".to_string(), self.cid.clone());
-        env.insert("CNI_CACHE_DIR".to_string(), s(&self.cache));
-        if let Some(a) = cni_args {
-            env.insert("CNI_ARGS".to_string(), a.to_string());
-        }
-        if !cap_args.is_null() {
-            env.insert("CAP_ARGS".to_string(), cap_args.to_string());
-        }
         if op == "add" {
             self.adds.borrow_mut().push((
                 net.to_string(),
@@ -227,10 +264,7 @@ impl Fixture {
         }
         let out = {
             let _turn = host::net_lock();
-            Cmd::new(cnitool())
-                .args([op, net, netns_path])
-                .env_exact(env)
-                .limit(CNITOOL_LIMIT)
+            self.cnitool_cmd(op, net, netns_path, &self.cid, cap_args, cni_args)
                 .run()
         };
         if op == "add" {
@@ -246,6 +280,39 @@ impl Fixture {
             }
         }
         out
+    }
+
+    /// The `cnitool OP NET NETNS_PATH` command for container `cid` with
+    /// this fixture's CNI environment, not yet run. It can be moved to
+    /// another thread, so that a test can run many at once; run that way
+    /// it takes no turn on [`host::net_lock`] (not for plugins that change
+    /// the nat table) and the guard does not DEL what its ADD made.
+    pub fn cnitool_cmd(
+        &self,
+        op: &str,
+        net: &str,
+        netns_path: &str,
+        cid: &str,
+        cap_args: &Value,
+        cni_args: Option<&str>,
+    ) -> Cmd {
+        let mut env = BTreeMap::new();
+        let s = |p: &Path| p.display().to_string();
+        env.insert("NETCONFPATH".to_string(), s(&self.netconf));
+        env.insert("CNI_PATH".to_string(), s(&self.bin));
+        env.insert("CNI_IFNAME".to_string(), "eth0".to_string());
+        env.insert("CNI_CONTAINERID".to_string(), cid.to_string());
+        env.insert("CNI_CACHE_DIR".to_string(), s(&self.cache));
+        if let Some(a) = cni_args {
+            env.insert("CNI_ARGS".to_string(), a.to_string());
+        }
+        if !cap_args.is_null() {
+            env.insert("CAP_ARGS".to_string(), cap_args.to_string());
+        }
+        Cmd::new(cnitool())
+            .args([op, net, netns_path])
+            .env_exact(env)
+            .limit(CNITOOL_LIMIT)
     }
 }
 

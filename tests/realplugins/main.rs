@@ -42,6 +42,7 @@ mod gate;
 mod host;
 
 mod differential;
+mod parallel;
 mod pipelines;
 mod podman;
 mod seed;
