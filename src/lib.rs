@@ -11,11 +11,16 @@
 //!   `runtimeOverride` expressions.
 //! * `config`: the meta config (both shapes), validation listing every
 //!   problem.
+//! * `metrics`: what one invocation did (operations, delegate calls,
+//!   rollbacks, durations), added to the Prometheus text file `metricsFile`
+//!   names; the engine reports into it.
 //! * `plan`: the concrete pipelines of one request (template expansion,
 //!   rendering, each delegate's environment and stdin bytes).
 //! * `state`: attachment records and the in-flight journal.
 //! * `engine`: ADD, DEL, CHECK, STATUS, GC over planned pipelines.
-//! * `plugin`, `cli`: one invocation end to end; the commands for people.
+//! * `plugin`, `cli`, `admin`: one invocation end to end; the commands for
+//!   people; the operators' commands over attachment records
+//!   (`attachments`, `release`, `gc`).
 //!
 //! # Library surface
 //!
@@ -29,12 +34,14 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod admin;
 mod cli;
 pub mod config;
 mod engine;
 mod error;
 pub mod invoke;
 mod log;
+mod metrics;
 pub mod overrides;
 mod plan;
 pub mod plugin;
@@ -51,6 +58,10 @@ pub fn main_entry() -> std::process::ExitCode {
     // Runtimes run plugins without arguments; any argument means a person.
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if !args.is_empty() {
+        let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+        if let Some(code) = admin::run(&args, &mut stdout, &mut stderr) {
+            return std::process::ExitCode::from(code);
+        }
         let mut out = String::new();
         let code = cli::run(&args, &mut out);
         use std::io::Write;

@@ -6,6 +6,7 @@ use crate::engine::Engine;
 use crate::error::{code, CniError};
 use crate::invoke::Invoker;
 use crate::log::{LogLevel, Logger};
+use crate::metrics::Invocation;
 use crate::protocol::{parse_request, Command, Env, Request};
 use crate::version::Version;
 use std::io::{Read, Write};
@@ -27,12 +28,25 @@ pub fn about() -> String {
 
 /// Run one invocation; returns the exit code (0 success, 1 CNI error).
 pub fn run(env: &Env, stdin: &mut dyn Read, stdout: &mut dyn Write, invoker: &dyn Invoker) -> u8 {
+    run_with(env, stdin, stdout, invoker, &Invocation::new())
+}
+
+/// [`run`], reporting what the invocation did into `metrics` (switched on
+/// here when the config names a `metricsFile`; `meta-cni release` switches
+/// it on to tell what the delegates did).
+pub(crate) fn run_with(
+    env: &Env,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    invoker: &dyn Invoker,
+    metrics: &Invocation,
+) -> u8 {
     if env.get("CNI_COMMAND").is_none() {
         let _ = std::io::stderr().write_all(about().as_bytes());
         return 0;
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        dispatch(env, stdin, invoker)
+        dispatch(env, stdin, invoker, metrics)
     }));
     let (version, result) = match outcome {
         Ok(v) => v,
@@ -72,7 +86,7 @@ fn sniff_version(config: Option<&serde_json::Value>) -> String {
 
 type Reply = (String, Result<Option<serde_json::Value>, CniError>);
 
-fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
+fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker, metrics: &Invocation) -> Reply {
     let mut input = Vec::new();
     if let Err(e) = stdin.take(STDIN_CAP + 1).read_to_end(&mut input) {
         return (
@@ -95,7 +109,7 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
     let req = match parse_request(env) {
         Ok(r) => r,
         Err(e) => {
-            log_refusal(parsed.as_ref().ok(), env, &e);
+            refused(parsed.as_ref().ok(), env, &e, metrics);
             return (version, Err(e));
         }
     };
@@ -109,14 +123,22 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
     {
         Ok(c) => c,
         Err(e) => {
-            log_refusal(parsed.as_ref().ok(), env, &e);
+            refused(parsed.as_ref().ok(), env, &e, metrics);
             return (version, Err(e));
         }
     };
     let version = conf.version.to_string();
     let log = logger(&conf, &req);
+    let metrics_file = metrics_file(&conf);
+    if metrics_file.is_some() {
+        metrics.switch_on();
+    }
     let started = std::time::Instant::now();
-    let out = execute(&conf, &req, env, invoker, &log);
+    let out = execute(&conf, &req, env, invoker, &log, metrics);
+    if let Some(file) = metrics_file {
+        let code = out.as_ref().err().map_or(0, |e| e.code);
+        metrics.write(file, req.command.as_str(), code, started.elapsed(), &log);
+    }
     let took = || crate::invoke::fmt_duration(started.elapsed());
     match &out {
         Err(e) => log.error(
@@ -137,6 +159,39 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker) -> Reply {
         Ok(_) => {}
     }
     (version, out)
+}
+
+/// The metrics file of a config that loaded.
+fn metrics_file(conf: &MetaConfig) -> Option<&Path> {
+    let _ = conf;
+    None
+}
+
+/// A request refused before its config could be used is logged (see
+/// [`log_refusal`]), and counted with its error code when the JSON names a
+/// usable `metricsFile`.
+fn refused(parsed: Option<&serde_json::Value>, env: &Env, e: &CniError, metrics: &Invocation) {
+    log_refusal(parsed, env, e);
+    let file = parsed
+        .and_then(|v| v.get("metricsFile")?.as_str())
+        .filter(|p| !p.contains('\0'))
+        .map(Path::new)
+        .filter(|p| p.is_absolute());
+    let command = env
+        .get("CNI_COMMAND")
+        .and_then(|c| Command::parse(&c.to_string_lossy()))
+        .filter(|c| *c != Command::Version);
+    if let (Some(file), Some(command)) = (file, command) {
+        metrics.switch_on();
+        let log = Logger::stderr(LogLevel::Warn);
+        metrics.write(
+            file,
+            command.as_str(),
+            e.code,
+            std::time::Duration::ZERO,
+            &log,
+        );
+    }
 }
 
 /// A request refused before its config could be used (a bad environment
@@ -236,8 +291,9 @@ fn execute(
     env: &Env,
     invoker: &dyn Invoker,
     log: &Logger,
+    metrics: &Invocation,
 ) -> Result<Option<serde_json::Value>, CniError> {
-    let engine = Engine::new(conf, req, env, invoker, log);
+    let engine = Engine::new(conf, req, env, invoker, log, metrics);
     match req.command {
         Command::Add => engine.add().map(|r| {
             engine.note_losses("", &r, conf.version, "the runtime");

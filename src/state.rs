@@ -19,7 +19,7 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Format version of the file.
@@ -156,10 +156,42 @@ pub(crate) struct Lock {
     state_path: PathBuf,
     /// Whether the journal may hold entries (written, or found so).
     journal_used: AtomicBool,
+    /// The journal's length as far as this holder knows it (read, or
+    /// written up to), so that [`Lock::mark_add_complete`] covers it all.
+    journal_len: AtomicU64,
 }
 
 /// Bytes per journal slot (one line, padded with spaces).
 const SLOT: usize = 128;
+
+/// The first word of the line a successful ADD leaves in the journal's
+/// first slot: not a PID, so no reader takes it for an entry.
+const ADD_COMPLETE: &str = "complete ADD";
+
+/// What a journal's bytes say, read without the lock (`meta-cni
+/// attachments`): the entries of delegates started and not known to have
+/// finished, and whether the last operation was an ADD that completed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Journal {
+    pub entries: Vec<(usize, InFlight)>,
+    pub add_complete: bool,
+}
+
+impl Journal {
+    pub(crate) fn parse(bytes: &[u8]) -> Journal {
+        let mut journal = Journal::default();
+        for (i, slot) in bytes.chunks(SLOT).enumerate() {
+            match InFlight::decode(slot) {
+                Some(e) => journal.entries.push((i, e)),
+                None => {
+                    journal.add_complete |= i == 0
+                        && std::str::from_utf8(slot).is_ok_and(|t| t.trim_end() == ADD_COMPLETE);
+                }
+            }
+        }
+        journal
+    }
+}
 
 /// A delegate started by an operation on the attachment, as the journal
 /// records it.
@@ -228,6 +260,8 @@ impl Lock {
     pub(crate) fn note_in_flight(&self, slot: usize, entry: &InFlight) -> io::Result<()> {
         self.journal_used.store(true, Ordering::Relaxed);
         let offset = u64::try_from(slot.saturating_mul(SLOT)).map_err(io::Error::other)?;
+        self.journal_len
+            .fetch_max(offset.saturating_add(SLOT as u64), Ordering::Relaxed);
         self.file.write_all_at(&entry.encode(), offset)
     }
 
@@ -235,7 +269,9 @@ impl Lock {
     /// finished since are there too: whether one still runs is for the
     /// caller to find out from the process identity.
     pub(crate) fn in_flight(&self) -> io::Result<Vec<(usize, InFlight)>> {
-        let len = usize::try_from(self.file.metadata()?.len()).map_err(io::Error::other)?;
+        let size = self.file.metadata()?.len();
+        self.journal_len.fetch_max(size, Ordering::Relaxed);
+        let len = usize::try_from(size).map_err(io::Error::other)?;
         let mut bytes = vec![0; len];
         self.file.read_exact_at(&mut bytes, 0)?;
         if !bytes.is_empty() {
@@ -248,11 +284,31 @@ impl Lock {
             .collect())
     }
 
+    /// A successful ADD is done with its delegates: its entries are
+    /// replaced by one `complete ADD` line, in one write of the whole
+    /// journal (the line, then blank slots). The line is no entry (see
+    /// [`Journal`]): the next operation's reading of the journal finds
+    /// nothing to end, and that operation's own entries overwrite it.
+    pub(crate) fn mark_add_complete(&self) -> io::Result<()> {
+        self.journal_used.store(true, Ordering::Relaxed);
+        let known =
+            usize::try_from(self.journal_len.load(Ordering::Relaxed)).map_err(io::Error::other)?;
+        let len = known.max(SLOT).next_multiple_of(SLOT);
+        let mut bytes = vec![b' '; len];
+        bytes[..ADD_COMPLETE.len()].copy_from_slice(ADD_COMPLETE.as_bytes());
+        for end in (SLOT - 1..len).step_by(SLOT) {
+            bytes[end] = b'\n';
+        }
+        self.journal_len.fetch_max(len as u64, Ordering::Relaxed);
+        self.file.write_all_at(&bytes, 0)
+    }
+
     /// Empty the journal (the operation holding the lock is done with its
     /// delegates).
     pub(crate) fn clear_in_flight(&self) -> io::Result<()> {
         if self.journal_used.swap(false, Ordering::Relaxed) {
             self.file.set_len(0)?;
+            self.journal_len.store(0, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -271,6 +327,18 @@ impl Store {
 
     fn stem(container_id: &str, ifname: &str) -> String {
         format!("{container_id}-{ifname}")
+    }
+
+    /// Where the attachment's record is.
+    pub(crate) fn record_path(&self, container_id: &str, ifname: &str) -> PathBuf {
+        self.dir
+            .join(format!("{}.json", Self::stem(container_id, ifname)))
+    }
+
+    /// Where the attachment's lock file (its in-flight journal) is.
+    pub(crate) fn lock_path(&self, container_id: &str, ifname: &str) -> PathBuf {
+        self.dir
+            .join(format!(".{}.lock", Self::stem(container_id, ifname)))
     }
 
     fn ensure_dir(&self) -> io::Result<()> {
@@ -336,6 +404,7 @@ impl Store {
                             lock_path,
                             state_path,
                             journal_used: AtomicBool::new(false),
+                            journal_len: AtomicU64::new(0),
                         }));
                     }
                 }
@@ -851,6 +920,55 @@ mod tests {
         // Removing the attachment leaves no journal in the spare lock file.
         again.note_in_flight(0, &entry(9, "x")).unwrap();
         s.remove(again).unwrap();
+        assert_eq!(fs::metadata(s.lock_spare(0)).unwrap().len(), 0);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_completed_add_leaves_a_marker_that_is_no_entry() {
+        let root = tmp("marker");
+        let s = Store::new(&root, "net");
+        let lock = s.lock("c1", "eth0", true, None).unwrap().unwrap();
+        let entry = |pid, slot| InFlight {
+            pid,
+            boot_ms: 1,
+            command: "ADD".into(),
+            pipeline: slot,
+            delegate: 0,
+            plugin: "p".into(),
+        };
+        assert_eq!(Journal::parse(b""), Journal::default());
+        lock.in_flight().unwrap();
+        lock.note_in_flight(0, &entry(7, 0)).unwrap();
+        lock.note_in_flight(2, &entry(8, 2)).unwrap();
+        lock.mark_add_complete().unwrap();
+        let bytes = fs::read(s.lock_path("c1", "eth0")).unwrap();
+        assert_eq!(bytes.len(), 3 * SLOT, "one write over the whole journal");
+        assert_eq!(
+            Journal::parse(&bytes),
+            Journal {
+                entries: vec![],
+                add_complete: true
+            }
+        );
+        // The next holder finds nothing to end, and its entries show.
+        drop(lock);
+        let next = s.lock("c1", "eth0", true, None).unwrap().unwrap();
+        assert_eq!(next.in_flight().unwrap(), vec![]);
+        next.note_in_flight(1, &entry(9, 1)).unwrap();
+        let j = Journal::parse(&fs::read(s.lock_path("c1", "eth0")).unwrap());
+        assert_eq!(j.entries, vec![(1, entry(9, 1))]);
+        assert!(j.add_complete);
+        // A failed operation empties it: no marker.
+        next.clear_in_flight().unwrap();
+        assert_eq!(fs::metadata(s.lock_path("c1", "eth0")).unwrap().len(), 0);
+        // A marker on a fresh journal takes one slot; removal wipes it.
+        next.mark_add_complete().unwrap();
+        assert_eq!(
+            fs::metadata(s.lock_path("c1", "eth0")).unwrap().len(),
+            SLOT as u64
+        );
+        s.remove(next).unwrap();
         assert_eq!(fs::metadata(s.lock_spare(0)).unwrap().len(), 0);
         fs::remove_dir_all(&root).unwrap();
     }

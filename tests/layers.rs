@@ -17,11 +17,13 @@ const LAYERS: &[(&str, u32)] = &[
     ("template", 2),
     ("overrides", 2),
     ("config", 3),
+    ("metrics", 3),
     ("plan", 4),
     ("state", 5),
     ("engine", 6),
     ("plugin", 7),
     ("cli", 8),
+    ("admin", 8),
 ];
 
 fn layer(module: &str) -> Option<u32> {

@@ -63,12 +63,14 @@ impl Engine<'_> {
         }
         match outcome {
             Ok(result) => {
-                if let Some(Err(e)) = lock.as_ref().map(Lock::clear_in_flight) {
+                // The journal's entries give way to the "complete ADD" line.
+                if let Some(Err(e)) = lock.as_ref().map(Lock::mark_add_complete) {
                     self.log.warn("", format_args!("in-flight journal: {e}"));
                 }
                 Ok(result)
             }
             Err(Undone { error, clean }) => {
+                self.metrics.rollback(clean);
                 self.finish_undo(lock, record.as_ref(), clean);
                 Err(error)
             }

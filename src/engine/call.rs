@@ -163,6 +163,10 @@ impl Engine<'_> {
             running.wait()
         });
         self.log_outcome(&log_scope(), command, d, started, &outcome);
+        let who = || p.label(d).to_string();
+        let took = started.elapsed();
+        self.metrics
+            .delegate_call(command.as_str(), &d.plugin, who, took, &outcome);
         outcome
     }
 

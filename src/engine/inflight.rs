@@ -57,6 +57,8 @@ impl Engine<'_> {
                 Ok(())
             }
             Ended::Terminated | Ended::Killed => {
+                self.metrics
+                    .killed_in_flight(&e.command, &e.plugin, who, &what);
                 self.log.warn(
                     "",
                     format_args!("{who}: ended {what}, left running by a meta-cni that was killed"),

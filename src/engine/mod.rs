@@ -18,6 +18,7 @@ use crate::config::MetaConfig;
 use crate::error::{code, CniError};
 use crate::invoke::{ChildEnv, Invoker};
 use crate::log::Logger;
+use crate::metrics::Invocation;
 use crate::plan::{Pipeline, Planner};
 use crate::protocol::{Command, Env, Request};
 use crate::result::CniResult;
@@ -32,6 +33,8 @@ pub(crate) struct Engine<'a> {
     env: &'a Env,
     invoker: &'a (dyn Invoker + Sync),
     log: &'a Logger,
+    /// What this invocation did, for the metrics (and `meta-cni release`).
+    metrics: &'a Invocation,
     /// Attachment state, unless `attachmentState: false`.
     store: Option<Store>,
     /// Our environment as delegates inherit it, built on first use.
@@ -91,6 +94,7 @@ impl<'a> Engine<'a> {
         env: &'a Env,
         invoker: &'a (dyn Invoker + Sync),
         log: &'a Logger,
+        metrics: &'a Invocation,
     ) -> Engine<'a> {
         Engine {
             conf,
@@ -98,6 +102,7 @@ impl<'a> Engine<'a> {
             env,
             invoker,
             log,
+            metrics,
             store: conf
                 .attachment_state
                 .then(|| Store::new(&conf.state_dir, &conf.name)),
@@ -114,6 +119,7 @@ impl<'a> Engine<'a> {
             env: self.env,
             invoker: self.invoker,
             log: self.log,
+            metrics: self.metrics,
             store: None,
             inherited: self.inherited.clone(),
         }
