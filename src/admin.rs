@@ -127,8 +127,10 @@ impl Opts {
             if flags.contains(&name) && inline.is_none() {
                 o.flags.insert(name.to_string());
             } else if valued.contains(&name) {
+                // The next option is no value (`--container --ifname x`).
+                let next = || it.next().filter(|v| !v.starts_with("--")).cloned();
                 let v = inline
-                    .or_else(|| it.next().cloned())
+                    .or_else(next)
                     .ok_or_else(|| format!("{name} needs a value"))?;
                 if o.values.insert(name.to_string(), v).is_some() {
                     return Err(format!("{name} is given twice"));

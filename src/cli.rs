@@ -19,6 +19,9 @@ use std::time::Duration;
 const USAGE: &str = "\
 usage: meta-cni                          (run by a container runtime, with CNI_COMMAND set)
        meta-cni validate [--cni-path DIRS] [--runtime-deadline SECS] FILE...
+       meta-cni attachments [--state-dir DIR] [--network NAME] [--json]
+       meta-cni release --network NAME --container ID [--ifname IF] [--state-dir DIR] [--timeout SECS]
+       meta-cni gc --network NAME --valid FILE [--dry-run] [--state-dir DIR] [--timeout SECS]
        meta-cni --version | --help
 
 validate   read each FILE (.conf, or a .conflist holding a meta-cni plugin) as the
@@ -28,6 +31,22 @@ validate   read each FILE (.conf, or a .conflist holding a meta-cni plugin) as t
            --runtime-deadline: the deadline the runtime gives a network operation
            (CraneSched's CRI calls: 5); timeoutSeconds must be below it so that
            meta-cni's own rollback runs instead of the runtime's kill.
+attachments
+           list every attachment record under DIR (default /var/lib/cni/meta-cni):
+           network, container, interfaces, pipelines and delegates, when ADD wrote
+           it, and its state: completed, in-flight (a delegate of a killed
+           meta-cni still runs), interrupted (meta-cni was killed) or failed (a
+           DEL or a rollback failed and kept it). Reads only, takes no lock.
+           --json: one JSON object per line.
+release    run the DEL a record describes, as a runtime's DEL would (same lock,
+           time limit, replay; delegates a killed meta-cni left running ended
+           first), for one interface or every record of the container. Prints
+           each delegate's outcome; exits 0 when nothing is left.
+gc         release every record of the network that FILE (`-`: stdin) does not
+           list; a line is `containerID ifname`, or a containerID alone for all
+           its interfaces; # starts a comment. --dry-run lists what it would
+           release. Delegates get no GC of their own from this command.
+           docs/troubleshooting.md walks a leak through these commands.
 ";
 
 /// Run the command line; returns the exit code.

@@ -7,6 +7,7 @@ mod mutate;
 #[path = "../common/tempdir.rs"]
 mod tempdir;
 
+mod admin;
 mod cli;
 mod config_errors;
 mod examples;
