@@ -7,7 +7,10 @@
 #     Debian's Go and libcni source (GOPATH mode, no module downloads) into
 #     ${CNITOOL:-/usr/local/bin/cnitool}, when that file is missing, older
 #     than main.go, or not this repository's cnitool;
-#  3. scripts/build-cri-tools.sh, when the repository has it.
+#  3. scripts/build-cri-tools.sh, when the repository has it;
+#  4. the prometheus_client Python package (from PyPI, with pip), when
+#     python3 cannot import it: the metrics tests parse meta-cni's metrics
+#     file with its Prometheus text parser.
 #
 # Idempotent; with everything in place it only checks and returns. Without
 # root it installs nothing: it lists what is missing (the tests that need it
@@ -25,9 +28,10 @@ src="$top/tests/tools/cnitool/main.go"
 # containerd, protobuf-compiler: the containerd suite and its CRI client.
 # make, dpkg (dpkg-deb), libc-bin (ldd), libc6-dev and gcc (static glibc
 #   build): make static / make deb and tests/packaging.
+# python3-pip: installs prometheus_client (below).
 packages="golang-go golang-github-appc-cni-dev containernetworking-plugins
 iptables iproute2 podman runc busybox-static containerd protobuf-compiler
-make dpkg libc-bin libc6-dev gcc"
+make dpkg libc-bin libc6-dev gcc python3-pip"
 
 say() { echo "install-test-tools: $*"; }
 
@@ -48,10 +52,16 @@ cnitool_stale() {
   return 1
 }
 
+# Whether python3 lacks prometheus_client's parser.
+prometheus_client_missing() {
+  ! python3 -c 'import prometheus_client.parser' 2>/dev/null
+}
+
 if [ "$(id -u)" != 0 ]; then
   todo=""
   [ -n "$missing" ] && todo="packages:$missing"
   cnitool_stale && todo="${todo:+$todo; }cnitool ($cnitool, from tests/tools/cnitool)"
+  prometheus_client_missing && todo="${todo:+$todo; }prometheus_client (pip install prometheus_client)"
   if [ -n "$todo" ]; then
     say "not root, installing nothing. Missing: $todo"
     say "tests that need these (and every root-only test) will be SKIPPED;"
@@ -95,4 +105,12 @@ fi
 
 if [ -f "$top/scripts/build-cri-tools.sh" ]; then
   sh "$top/scripts/build-cri-tools.sh"
+fi
+
+if prometheus_client_missing; then
+  say "installing prometheus_client (PyPI) for $(command -v python3)"
+  # Debian's own python3 refuses pip installs outside a venv (PEP 668)
+  # unless told to; other pythons (pyenv, a venv) take the plain command.
+  python3 -m pip install --quiet prometheus_client 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages prometheus_client
 fi

@@ -531,17 +531,20 @@ fn environments() -> Vec<(String, Env)> {
 }
 
 /// The whole invocation (`plugin::run`) in process with [`FakeInvoker`], under
-/// each of [`environments`]. State files are switched off and the log goes
-/// to `/dev/null` (nothing touches the file system). Each run keeps the
-/// protocol: exit 0 or 1, exactly one JSON document on stdout (or none after
-/// a successful DEL/CHECK), a CNI error object on failure and never code
-/// 110 (a caught panic); a successful ADD prints a readable result.
+/// each of [`environments`]. State files and metrics are switched off and
+/// the log goes to `/dev/null` (nothing touches the file system). Each run
+/// keeps the protocol: exit 0 or 1, exactly one JSON document on stdout (or
+/// none after a successful DEL/CHECK), a CNI error object on failure and
+/// never code 110 (a caught panic); a successful ADD prints a readable
+/// result.
 pub fn plugin_run(data: &[u8]) {
     let stdin = match serde_json::from_slice::<Value>(data) {
         Ok(Value::Object(mut m)) => {
             m.insert("attachmentState".into(), Value::Bool(false));
             // Logging still runs (debug level included), into nothing.
             m.insert("logFile".into(), Value::String("/dev/null".into()));
+            // No metrics file either: nothing touches the file system.
+            m.remove("metricsFile");
             serde_json::to_vec(&Value::Object(m)).expect("serialises")
         }
         _ => data.to_vec(),
