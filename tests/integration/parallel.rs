@@ -42,7 +42,12 @@ fn setup() -> Setup {
 fn the_result_is_the_sequential_one_whatever_order_pipelines_finish_in() {
     // Earlier pipelines are slower, so they finish last.
     let slow = |s: f64| json!({"add": "sleep", "sleep": s});
-    let fake = [("a", slow(0.9)), ("b", slow(0.6)), ("c", slow(0.3))];
+    let fake = [
+        ("a", slow(2.4)),
+        ("b", slow(1.8)),
+        ("c", slow(1.2)),
+        ("d", slow(1.2)),
+    ];
     let s = setup();
     let sequential = s.run("ADD", &conf(false, &fake)).ok();
     s.run("DEL", &conf(false, &fake)).ok();
@@ -53,17 +58,22 @@ fn the_result_is_the_sequential_one_whatever_order_pipelines_finish_in() {
         iface_names(&sequential),
         ["eth0", "net1", "net2", "g0", "g1"]
     );
-    // They ran at once: every ADD started before the first one ended.
-    let starts: Vec<f64> = s
+    // They ran at once: every ADD started before the first one ended (in
+    // order, each would start after the one before had slept).
+    let adds: Vec<(f64, f64)> = s
         .calls()
         .iter()
         .filter(|c| c.cmd == "ADD")
-        .map(|c| c.t)
+        .map(|c| (c.t, c.stdin["fake"]["sleep"].as_f64().unwrap_or(0.0)))
         .collect();
-    assert_eq!(starts.len(), 5);
-    let spread = starts.iter().cloned().fold(f64::MIN, f64::max)
-        - starts.iter().cloned().fold(f64::MAX, f64::min);
-    assert!(spread < 0.3, "ADDs started {spread:.2}s apart");
+    assert_eq!(adds.len(), 5);
+    let last_start = adds.iter().map(|a| a.0).fold(f64::MIN, f64::max);
+    let first_end = adds.iter().map(|a| a.0 + a.1).fold(f64::MAX, f64::min);
+    assert!(
+        last_start < first_end,
+        "an ADD started {:.2}s after the first one ended",
+        last_start - first_end
+    );
     // The record holds each pipeline's own result, for DEL and CHECK.
     let record: Value = serde_json::from_slice(
         &std::fs::read(s.state_dir().join("par/ctr1-eth0.json")).expect("record"),
