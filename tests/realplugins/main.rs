@@ -42,6 +42,7 @@ mod gate;
 mod host;
 
 mod differential;
+mod leak;
 mod parallel;
 mod pipelines;
 mod podman;
