@@ -128,7 +128,7 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker, metrics: &In
         }
     };
     let version = conf.version.to_string();
-    let log = logger(&conf, &req);
+    let log = logger(&conf, &req, names_no_delegates(parsed.as_ref().ok()));
     let metrics_file = metrics_file(&conf);
     if metrics_file.is_some() {
         metrics.switch_on();
@@ -263,7 +263,14 @@ pub fn version_reply(version: &str) -> serde_json::Value {
     })
 }
 
-fn logger(conf: &MetaConfig, req: &Request) -> Logger {
+/// Whether the config names neither `delegates` nor `pipelines`: one that
+/// only says where the records are (`meta-cni release` sends such a
+/// config), so a DEL of it can only replay the attachment's record.
+fn names_no_delegates(parsed: Option<&serde_json::Value>) -> bool {
+    parsed.is_some_and(|v| v.get("delegates").is_none() && v.get("pipelines").is_none())
+}
+
+fn logger(conf: &MetaConfig, req: &Request, record_only: bool) -> Logger {
     let log = open_logger(
         conf.log_level,
         (req.command.as_str(), &req.container_id),
@@ -273,7 +280,12 @@ fn logger(conf: &MetaConfig, req: &Request) -> Logger {
     for w in &conf.warnings {
         log.warn("", format_args!("config: {w}"));
     }
-    if let Some(e) = &conf.broken {
+    if conf.broken.is_some() && record_only {
+        log.info(
+            "",
+            format_args!("the config names no delegates: DEL replays the attachment's record"),
+        );
+    } else if let Some(e) = &conf.broken {
         log.warn(
             "",
             format_args!(

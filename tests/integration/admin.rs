@@ -241,6 +241,13 @@ fn release_undoes_a_leaked_attachment_and_ends_its_delegate_first() {
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr
+            .contains("the config names no delegates: DEL replays the attachment's record")
+            && !r.stderr.contains("config does not load"),
+        "{}",
+        r.stderr
+    );
     // Nothing is left: no record, and the killed ADD's effect never comes.
     assert!(listed(&s).is_empty());
     std::thread::sleep(Duration::from_secs(4));
