@@ -4,7 +4,10 @@
 //! Both shapes normalise to a list of [`PipelineSpec`]s: the seed shape is one
 //! pipeline on the runtime's `CNI_IFNAME` whose result mode is `resultMode`.
 
+mod delegate;
+mod fields;
 mod parse;
+mod pipeline;
 mod validate;
 
 use crate::log::LogLevel;
