@@ -365,125 +365,194 @@ impl Pipes {
         input: &[u8],
         deadline: Option<Instant>,
     ) -> Result<Finished, Stop> {
-        let mut written = 0;
         if input.is_empty() {
             self.stdin = None;
         }
-        let mut out = Vec::new();
-        let mut too_large = false;
-        let mut tail = Tail::default();
-        let mut status = None;
-        let mut exited_at: Option<Instant> = None;
-        let mut last_check = Instant::now();
+        let mut run = Progress::new();
         // Results are small: one page of stack per read is plenty (an 8 MiB
         // output costs 2048 reads), and pages a CNI call never touches are
         // page faults it never pays.
         let mut buf = [0u8; 4096];
-        let mut our_stderr = io::stderr();
-
         while self.stdout.is_some() || self.stderr.is_some() {
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                return Err(Stop::Deadline(tail));
+                return Err(Stop::Deadline(run.tail));
             }
-            if exited_at.is_some_and(|t| now >= t + DRAIN_GRACE) {
-                break;
-            }
-            let mut wait = TICK;
-            if let Some(d) = deadline {
-                wait = wait.min(d - now);
-            }
-            if let Some(t) = exited_at {
-                wait = wait.min((t + DRAIN_GRACE).saturating_duration_since(now));
-            }
-
-            let (ready_in, ready_out, ready_err) = {
-                let mut fds = Vec::with_capacity(3);
-                let mut slots = [None; 3];
-                if let Some(s) = &self.stdin {
-                    slots[0] = Some(fds.len());
-                    fds.push(PollFd::new(s.as_fd(), PollFlags::POLLOUT));
-                }
-                if let Some(s) = &self.stdout {
-                    slots[1] = Some(fds.len());
-                    fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
-                }
-                if let Some(s) = &self.stderr {
-                    slots[2] = Some(fds.len());
-                    fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
-                }
-                match poll(&mut fds, poll_timeout(wait)) {
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(e) => return Err(Stop::Io(e.into())),
-                }
-                let ready = |slot: Option<usize>| {
-                    slot.and_then(|i| fds[i].revents())
-                        .is_some_and(|r| !r.is_empty())
-                };
-                (ready(slots[0]), ready(slots[1]), ready(slots[2]))
+            let Some(wait) = run.next_wait(now, deadline) else {
+                break; // exited, and the drain grace has passed
             };
-
-            if ready_in {
-                if let Some(s) = &mut self.stdin {
-                    match s.write(&input[written..]) {
-                        Ok(n) => written += n,
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                            ) => {}
-                        // EPIPE and friends: the delegate does not want (more) stdin.
-                        Err(_) => written = input.len(),
-                    }
-                    if written >= input.len() {
-                        self.stdin = None;
-                    }
-                }
+            let ready = self.wait_ready(wait)?;
+            if ready.stdin {
+                self.feed(input, &mut run.written);
             }
-            if ready_out {
-                if let Some(s) = &mut self.stdout {
-                    let open = pump(s, &mut buf, |d| {
-                        let room = STDOUT_CAP.saturating_sub(out.len());
-                        if d.len() > room {
-                            too_large = true;
-                        }
-                        out.extend_from_slice(&d[..d.len().min(room)]);
-                    })
-                    .map_err(Stop::Io)?;
-                    if !open {
-                        self.stdout = None;
-                    }
-                }
+            if ready.stdout {
+                read_into(&mut self.stdout, &mut buf, |d| run.keep_stdout(d))?;
             }
-            if ready_err {
-                if let Some(s) = &mut self.stderr {
-                    let open = pump(s, &mut buf, |d| {
-                        let _ = our_stderr.write_all(d);
-                        tail.push(d);
-                    })
-                    .map_err(Stop::Io)?;
-                    if !open {
-                        self.stderr = None;
-                    }
-                }
+            if ready.stderr {
+                read_into(&mut self.stderr, &mut buf, |d| run.keep_stderr(d))?;
             }
-            if status.is_none() && last_check.elapsed() >= TICK {
-                last_check = Instant::now();
-                if let Some(s) = child.try_wait().map_err(Stop::Io)? {
-                    status = Some(s);
-                    exited_at = Some(last_check);
-                }
-            }
+            run.check_exit(child)?;
         }
         drop(self);
-        let status = match status.or_else(|| wait(child, deadline)) {
+        run.finish(child, deadline)
+    }
+
+    /// Wait up to `wait` for the open pipes: which are ready (none when the
+    /// wait was interrupted by a signal).
+    fn wait_ready(&self, wait: Duration) -> Result<Ready, Stop> {
+        let mut fds = Vec::with_capacity(3);
+        let mut slots = [None; 3];
+        let pipes = [
+            (&self.stdin, PollFlags::POLLOUT),
+            (&self.stdout, PollFlags::POLLIN),
+            (&self.stderr, PollFlags::POLLIN),
+        ];
+        for (slot, (pipe, flags)) in slots.iter_mut().zip(pipes) {
+            if let Some(s) = pipe {
+                *slot = Some(fds.len());
+                fds.push(PollFd::new(s.as_fd(), flags));
+            }
+        }
+        match poll(&mut fds, poll_timeout(wait)) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Stop::Io(e.into())),
+        }
+        let ready = |slot: Option<usize>| {
+            slot.and_then(|i| fds[i].revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        Ok(Ready {
+            stdin: ready(slots[0]),
+            stdout: ready(slots[1]),
+            stderr: ready(slots[2]),
+        })
+    }
+
+    /// Write what stdin takes of `input` past `written`; close stdin once
+    /// all of it is written or the delegate wants no more.
+    fn feed(&mut self, input: &[u8], written: &mut usize) {
+        let Some(s) = &mut self.stdin else {
+            return;
+        };
+        match s.write(&input[*written..]) {
+            Ok(n) => *written += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            // EPIPE and friends: the delegate does not want (more) stdin.
+            Err(_) => *written = input.len(),
+        }
+        if *written >= input.len() {
+            self.stdin = None;
+        }
+    }
+}
+
+/// Which pipes `poll` reported ready (readable, writable, closed or in error).
+struct Ready {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+}
+
+/// Read what `pipe` has into `sink`; at end of file, close it.
+fn read_into(pipe: &mut Option<File>, buf: &mut [u8], sink: impl FnMut(&[u8])) -> Result<(), Stop> {
+    if let Some(s) = pipe {
+        if !pump(s, buf, sink).map_err(Stop::Io)? {
+            *pipe = None;
+        }
+    }
+    Ok(())
+}
+
+/// What [`Pipes::drive`] has done and gathered so far.
+struct Progress {
+    /// Bytes of the input written to stdin.
+    written: usize,
+    /// Stdout, up to [`STDOUT_CAP`].
+    stdout: Vec<u8>,
+    /// Whether stdout went past [`STDOUT_CAP`].
+    too_large: bool,
+    tail: Tail,
+    status: Option<Status>,
+    /// When the child was seen to have exited: the drain grace starts.
+    exited_at: Option<Instant>,
+    /// When the child was last checked for having exited.
+    last_check: Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            written: 0,
+            stdout: Vec::new(),
+            too_large: false,
+            tail: Tail::default(),
+            status: None,
+            exited_at: None,
+            last_check: Instant::now(),
+        }
+    }
+
+    /// How long the next poll may wait: a [`TICK`], cut short by the
+    /// deadline (not yet reached at `now`) and by the end of the drain
+    /// grace. `None` once the drain grace after exit has passed.
+    fn next_wait(&self, now: Instant, deadline: Option<Instant>) -> Option<Duration> {
+        if self.exited_at.is_some_and(|t| now >= t + DRAIN_GRACE) {
+            return None;
+        }
+        let mut wait = TICK;
+        if let Some(d) = deadline {
+            wait = wait.min(d - now);
+        }
+        if let Some(t) = self.exited_at {
+            wait = wait.min((t + DRAIN_GRACE).saturating_duration_since(now));
+        }
+        Some(wait)
+    }
+
+    /// Keep what fits under [`STDOUT_CAP`]; anything beyond marks the output
+    /// too large.
+    fn keep_stdout(&mut self, d: &[u8]) {
+        let room = STDOUT_CAP.saturating_sub(self.stdout.len());
+        if d.len() > room {
+            self.too_large = true;
+        }
+        self.stdout.extend_from_slice(&d[..d.len().min(room)]);
+    }
+
+    /// Copy to our stderr, keeping the tail.
+    fn keep_stderr(&mut self, d: &[u8]) {
+        let _ = io::stderr().write_all(d);
+        self.tail.push(d);
+    }
+
+    /// Every [`TICK`], until it has exited: reap the child if it has (the
+    /// drain grace starts).
+    fn check_exit(&mut self, child: &mut Child) -> Result<(), Stop> {
+        if self.status.is_none() && self.last_check.elapsed() >= TICK {
+            self.last_check = Instant::now();
+            if let Some(s) = child.try_wait().map_err(Stop::Io)? {
+                self.status = Some(s);
+                self.exited_at = Some(self.last_check);
+            }
+        }
+        Ok(())
+    }
+
+    /// The delegate's outcome once its pipes are closed: reaped now if it
+    /// was not yet, giving up at `deadline`.
+    fn finish(self, child: &mut Child, deadline: Option<Instant>) -> Result<Finished, Stop> {
+        let status = match self.status.or_else(|| wait(child, deadline)) {
             Some(s) => s,
-            None => return Err(Stop::Deadline(tail)),
+            None => return Err(Stop::Deadline(self.tail)),
         };
         Ok(Finished {
-            stdout: out,
-            too_large,
-            tail,
+            stdout: self.stdout,
+            too_large: self.too_large,
+            tail: self.tail,
             status,
         })
     }
