@@ -163,8 +163,7 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker, metrics: &In
 
 /// The metrics file of a config that loaded.
 fn metrics_file(conf: &MetaConfig) -> Option<&Path> {
-    let _ = conf;
-    None
+    conf.metrics_file.as_deref()
 }
 
 /// A request refused before its config could be used is logged (see

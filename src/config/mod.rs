@@ -133,6 +133,8 @@ pub struct MetaConfig {
     pub log_level: LogLevel,
     pub log_file: Option<PathBuf>,
     pub log_max_bytes: u64,
+    /// Where the Prometheus metrics are kept (`metricsFile`), if anywhere.
+    pub metrics_file: Option<PathBuf>,
     /// One deadline for the whole operation.
     pub timeout: Option<Duration>,
     pub runtime_override: Override,

@@ -62,6 +62,7 @@ fn parse_all(value: &Value) -> Result<(MetaConfig, Problems), Rejection> {
     let version = cni_version(top, &mut p)?;
     let name = identity(top, &mut p);
     let log = logging(top, &mut p);
+    let metrics_file = metrics_file(top, &mut p);
     let timeout = timeout_field(top, "timeoutSeconds", "timeoutSeconds", &mut p);
     let state = state_fields(top, &mut p);
     let parallel_pipelines = flag(top, "parallelPipelines", false, &mut p);
@@ -74,6 +75,7 @@ fn parse_all(value: &Value) -> Result<(MetaConfig, Problems), Rejection> {
         log_level: log.level,
         log_file: log.file,
         log_max_bytes: log.max_bytes,
+        metrics_file,
         timeout,
         runtime_override,
         pipelines,
@@ -149,6 +151,18 @@ fn logging(top: &Map<String, Value>, p: &mut Problems) -> Logging {
         file,
         max_bytes,
     }
+}
+
+/// `metricsFile`: an absolute path, without a NUL byte.
+fn metrics_file(top: &Map<String, Value>, p: &mut Problems) -> Option<PathBuf> {
+    let file = string(top, "metricsFile", "metricsFile", p)
+        .filter(|s| !s.is_empty() && no_nul(s, "metricsFile", p))
+        .map(PathBuf::from)?;
+    if !file.is_absolute() {
+        p.push("metricsFile", "must be an absolute path");
+        return None;
+    }
+    Some(file)
 }
 
 /// `logLevel`: an unknown level is a warning, and info.
@@ -389,6 +403,36 @@ mod tests {
     }
 
     #[test]
+    fn metrics_file_is_an_absolute_path_or_off() {
+        let conf = |m: Value| {
+            let mut c = serde_json::json!({"name": "n", "delegates": [{"name": "a", "type": "a"}]});
+            if !m.is_null() {
+                c["metricsFile"] = m;
+            }
+            load_value(&c)
+        };
+        assert_eq!(conf(Value::Null).unwrap().metrics_file, None);
+        assert_eq!(conf("".into()).unwrap().metrics_file, None);
+        assert_eq!(
+            conf("/var/lib/node-exporter/meta-cni.prom".into())
+                .unwrap()
+                .metrics_file,
+            Some(PathBuf::from("/var/lib/node-exporter/meta-cni.prom"))
+        );
+        for (bad, says) in [
+            (
+                Value::from("m.prom"),
+                "metricsFile: must be an absolute path",
+            ),
+            (Value::from(3), "metricsFile: must be a string"),
+        ] {
+            let e = conf(bad.clone()).unwrap_err();
+            assert_eq!(e.code, 7, "{bad}");
+            assert!(e.msg.contains(says), "{bad}: {}", e.msg);
+        }
+    }
+
+    #[test]
     fn nul_bytes_in_values_that_become_paths_or_environment_are_code_7() {
         let base = || {
             serde_json::json!({"name": "n", "pipelines": [
@@ -397,6 +441,10 @@ mod tests {
         let cases: Vec<(&str, Value)> = vec![
             ("stateDir", serde_json::json!({"stateDir": "/tmp/x\u{0}y"})),
             ("logFile", serde_json::json!({"logFile": "/tmp/l\u{0}"})),
+            (
+                "metricsFile",
+                serde_json::json!({"metricsFile": "/tmp/m\u{0}"}),
+            ),
             (
                 "runtimeOverride.netns",
                 serde_json::json!({"runtimeOverride": {"netns": "/x\u{0}"}}),

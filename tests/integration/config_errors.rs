@@ -106,6 +106,10 @@ fn invalid_configs_are_code_7_naming_the_field() {
         ),
         (with(&["runtimeConfig"], json!("x")), "runtimeConfig"),
         (with(&["stateDir"], json!("relative/dir")), "stateDir"),
+        (
+            with(&["metricsFile"], json!("relative/m.prom")),
+            "metricsFile",
+        ),
     ];
     for (conf, field) in cases {
         let msg = s.run("ADD", &conf).err(7);

@@ -211,6 +211,7 @@ fn nul_bytes_in_strings_are_config_errors_where_they_would_reach_a_c_string() {
     for (field, key, v) in [
         ("stateDir", "stateDir", json!("/tmp/x\u{0}")),
         ("logFile", "logFile", json!("/tmp/x\u{0}")),
+        ("metricsFile", "metricsFile", json!("/tmp/m\u{0}")),
     ] {
         let mut c = base(&s);
         c[key] = v;
@@ -547,6 +548,7 @@ fn full_config(s: &Setup, shape: Shape) -> Value {
     };
     let mut top = json!({"cniVersion": "1.0.0", "name": "n", "type": "meta-cni",
         "logLevel": "info", "logFile": s.path("log").display().to_string(), "logMaxSizeMB": 1,
+        "metricsFile": s.path("metrics.prom").display().to_string(),
         "timeoutSeconds": 10, "stateDir": s.state_dir().display().to_string(),
         "attachmentState": true, "runtimeConfigMode": "all",
         "runtimeConfig": {}, "prevResult": {"cniVersion": "1.0.0"}, "capabilities": {},
@@ -588,6 +590,7 @@ fn fields() -> Vec<Field> {
         ("logLevel", Str),
         ("logFile", Str),
         ("logMaxSizeMB", Int),
+        ("metricsFile", Str),
         ("timeoutSeconds", Int),
         ("stateDir", Str),
         ("attachmentState", Bool),

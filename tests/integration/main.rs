@@ -15,6 +15,7 @@ mod faults;
 mod hostile;
 mod inflight;
 mod logging;
+mod metrics;
 mod parallel;
 mod pipelines;
 mod protocol;
