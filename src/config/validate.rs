@@ -3,7 +3,7 @@
 
 use super::{is_canonical_index, prefix_produces, MetaConfig, Target};
 use crate::error::{code, CniError};
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 /// Problems found while loading, each tied to the field it is about.
 #[derive(Debug, Default)]
@@ -83,11 +83,12 @@ impl From<Rejection> for CniError {
 /// Checks that span pipelines: unique names, interface names that cannot
 /// collide, whatever the GRES annotations turn out to be.
 pub(crate) fn check(c: &MetaConfig, p: &mut Problems) {
-    let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut statics: HashMap<&str, &str> = HashMap::new();
+    let mut names: HashSet<&str> = HashSet::new();
+    // In config order, so that problems are reported in it.
+    let mut statics: Vec<(&str, &str)> = Vec::new();
     let mut prefixes: Vec<(&str, &str)> = Vec::new();
     for pl in c.pipelines.iter().filter(|pl| !pl.name.is_empty()) {
-        if names.insert(&pl.name, 0).is_some() {
+        if !names.insert(&pl.name) {
             p.push(
                 &format!("pipeline {:?}", pl.name),
                 "duplicate pipeline name",
@@ -95,11 +96,13 @@ pub(crate) fn check(c: &MetaConfig, p: &mut Problems) {
         }
         match &pl.target {
             Target::Static(n) => {
-                if let Some(other) = statics.insert(n, &pl.name) {
+                if let Some((_, other)) = statics.iter().find(|(m, _)| m == n) {
                     p.push(
                         &format!("pipeline {:?}.ifName", pl.name),
                         format!("{n:?} is already the ifName of pipeline {other:?}"),
                     );
+                } else {
+                    statics.push((n, &pl.name));
                 }
             }
             Target::Template(pre) => {

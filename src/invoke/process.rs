@@ -42,7 +42,7 @@ impl Invoker for ProcessInvoker {
         let path = find(call.plugin, call.cni_path)?;
         let (child, pipes) = spawn(&path, &call.env, deadline)?;
         Ok(Started::Process(Running {
-            id: ProcessId::spawned_now(child.pid.as_raw()),
+            id: child.id,
             child,
             pipes,
             path,
@@ -185,7 +185,12 @@ fn spawn(
                     stdout: Some(File::from(out_r)),
                     stderr: Some(File::from(err_r)),
                 };
-                return Ok((Child { pid, status: None }, pipes));
+                let child = Child {
+                    pid,
+                    id: ProcessId::spawned_now(pid.as_raw()),
+                    status: None,
+                };
+                return Ok((child, pipes));
             }
             // "text file busy": the binary is still being written (just installed).
             Err(Errno::ETXTBSY) if backoff < Duration::from_millis(700) => {
@@ -284,6 +289,8 @@ enum Status {
 /// A started delegate, reaped at most once.
 struct Child {
     pid: Pid,
+    /// Its process group's identity (see `group.rs`).
+    id: ProcessId,
     status: Option<Status>,
 }
 
@@ -598,7 +605,9 @@ fn kill_group(child: &mut Child) {
         if !reaped {
             reaped = matches!(child.try_wait(), Ok(Some(_)));
         }
-        if reaped && killpg(group, None) == Err(Errno::ESRCH) {
+        // Gone once nothing of the group runs; a member that is a zombie
+        // waiting for its new parent to reap it can do nothing more.
+        if reaped && !child.id.running() {
             return;
         }
         std::thread::sleep(Duration::from_millis(10));
