@@ -14,13 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 enum Sink {
     Stderr,
-    /// The file and the lines not yet written to it.
-    File(File, String),
+    File(File),
 }
-
-/// Lines kept for one `write(2)` at most this long: past it they are
-/// written at once.
-const BATCH: usize = 64 * 1024;
 
 /// Longest line written; the rest of a longer one (a debug dump of a huge
 /// config, say) is cut and counted, so one event stays one readable line
@@ -103,20 +98,8 @@ impl Logger {
     pub(crate) fn write_to_file(&mut self, path: &Path, max_bytes: u64) -> Result<(), String> {
         let f = open_log(path, max_bytes)
             .map_err(|e| format!("cannot open logFile {}: {e}", path.display()))?;
-        self.sink = Mutex::new(Sink::File(f, String::new()));
+        self.sink = Mutex::new(Sink::File(f));
         Ok(())
-    }
-
-    /// Write what is pending for the log file. Lines below `warn` are kept
-    /// until then, so that they cost one `write(2)` (and one journalled size
-    /// change of the file) per batch, not per line. Callers flush before
-    /// starting another program (meta-cni may be killed while it runs) and
-    /// the rest goes when the logger is dropped; warnings and errors are
-    /// written at once, after what is pending, so the file is always in order.
-    pub(crate) fn flush(&self) {
-        if let Sink::File(f, pending) = &mut *self.sink() {
-            write_out(f, pending);
-        }
     }
 
     fn sink(&self) -> std::sync::MutexGuard<'_, Sink> {
@@ -166,11 +149,8 @@ impl Logger {
             Sink::Stderr => {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
-            Sink::File(f, pending) => {
-                pending.push_str(&line);
-                if level <= LogLevel::Warn || pending.len() >= BATCH {
-                    write_out(f, pending);
-                }
+            Sink::File(f) => {
+                let _ = f.write_all(line.as_bytes());
             }
         }
     }
@@ -186,19 +166,6 @@ impl Logger {
     }
     pub(crate) fn debug(&self, scope: &str, msg: fmt::Arguments<'_>) {
         self.log(LogLevel::Debug, scope, msg);
-    }
-}
-
-impl Drop for Logger {
-    fn drop(&mut self) {
-        self.flush();
-    }
-}
-
-fn write_out(f: &mut File, pending: &mut String) {
-    if !pending.is_empty() {
-        let _ = f.write_all(pending.as_bytes());
-        pending.clear();
     }
 }
 

@@ -152,9 +152,6 @@ impl Engine<'_> {
             stdin: &stdin,
             limit: scope.deadline.limit(d.timeout),
         };
-        // meta-cni may be killed while the delegate runs: what it has to
-        // say so far is written first.
-        self.log.flush();
         let started = Instant::now();
         let outcome = self.invoker.start(&call).and_then(|running| {
             if let (Some(id), Some(lock)) = (running.process(), scope.lock) {

@@ -178,8 +178,7 @@ fn spawn(
             &envp,
         ) {
             Ok(pid) => {
-                drop((in_r, out_w, err_w));
-                keep_until_next_spawn(actions);
+                drop((in_r, out_w, err_w, actions));
                 let pipes = Pipes {
                     stdin: Some(File::from(in_w)),
                     stdout: Some(File::from(out_r)),
@@ -203,22 +202,6 @@ fn spawn(
             Err(e) => return Err(spawn_failure(path, e)),
         }
     }
-}
-
-thread_local! {
-    static LAST_ACTIONS: std::cell::RefCell<Option<PosixSpawnFileActions>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Free a spawn's file actions only once the next spawn's exist. libc
-/// allocates them with its own malloc (three small blocks), and musl's
-/// gives the page back when the last block in it is freed: freed after
-/// each spawn, every spawn paid an `mmap`, a page fault and an `munmap`
-/// (whose TLB flush reaches the other CPU the vfork'd child ran on). Kept
-/// this way, the page stays in use for the whole run.
-fn keep_until_next_spawn(actions: PosixSpawnFileActions) {
-    let previous = LAST_ACTIONS.with(|slot| slot.replace(Some(actions)));
-    drop(previous);
 }
 
 fn spawn_failure(path: &Path, e: Errno) -> Failure {
