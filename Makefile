@@ -108,10 +108,11 @@ install: static
 	@$(MAKE) --no-print-directory install-files
 
 install-files:
-	install -d $(DESTDIR)$(CNI_BIN_DIR) $(DESTDIR)$(DOC_DIR)/examples
+	install -d $(DESTDIR)$(CNI_BIN_DIR) $(DESTDIR)$(DOC_DIR)/examples $(DESTDIR)$(DOC_DIR)/docs
 	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(CNI_BIN_DIR)/meta-cni
 	install -m 0644 examples/*.conf $(DESTDIR)$(DOC_DIR)/examples/
 	install -m 0644 README.md $(DESTDIR)$(DOC_DIR)/
+	install -m 0644 docs/*.md $(DESTDIR)$(DOC_DIR)/docs/
 	install -m 0644 $(INSTALL_COPYRIGHT) $(DESTDIR)$(DOC_DIR)/copyright
 
 # Put the example into the runtime's config dir. A .conf there becomes a live

@@ -2,7 +2,7 @@
 # Turn an installed tree into meta-cni_<version>_<arch>.deb.
 #   build.sh ROOT OUT.deb      (env: VERSION, DEB_ARCH, DEB_MAINTAINER)
 # ROOT already holds what `make install-files` lays out (PREFIX=/usr):
-#   /opt/cni/bin/meta-cni, /usr/share/doc/meta-cni/{README.md,copyright,examples/*.conf}
+#   /opt/cni/bin/meta-cni, /usr/share/doc/meta-cni/{README.md,copyright,examples/*.conf,docs/*.md}
 # This adds the Debian changelog, the lintian overrides and DEBIAN/{control,
 # md5sums}, then packs with `dpkg-deb --root-owner-group` (no fakeroot
 # needed). No maintainer scripts: nothing to set up, and nothing is put in

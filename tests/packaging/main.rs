@@ -56,14 +56,23 @@ fn target_dir() -> PathBuf {
 
 /// The example configs shipped as docs: every `examples/*.conf`.
 fn examples() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(top().join("examples"))
-        .expect("read examples/")
+    files_in("examples", ".conf")
+}
+
+/// The manual shipped next to the README: every `docs/*.md`.
+fn manual() -> Vec<String> {
+    files_in("docs", ".md")
+}
+
+fn files_in(dir: &str, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(top().join(dir))
+        .unwrap_or_else(|e| panic!("read {dir}/: {e}"))
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".conf"))
+        .filter(|n| n.ends_with(suffix))
         .collect();
     names.sort();
-    assert!(!names.is_empty(), "no examples/*.conf");
+    assert!(!names.is_empty(), "no {dir}/*{suffix}");
     names
 }
 
@@ -335,6 +344,7 @@ fn install_layout() -> BTreeMap<String, u32> {
         "./usr/share/doc/",
         "./usr/share/doc/meta-cni/",
         "./usr/share/doc/meta-cni/examples/",
+        "./usr/share/doc/meta-cni/docs/",
     ] {
         m.insert(d.to_string(), 0o755);
     }
@@ -344,6 +354,9 @@ fn install_layout() -> BTreeMap<String, u32> {
     }
     for ex in examples() {
         m.insert(format!("./usr/share/doc/meta-cni/examples/{ex}"), 0o644);
+    }
+    for page in manual() {
+        m.insert(format!("./usr/share/doc/meta-cni/docs/{page}"), 0o644);
     }
     m
 }
@@ -559,6 +572,12 @@ fn deb_unpacks_to_a_working_binary() {
         assert_same_file(
             &doc.join("examples").join(&ex),
             &top().join("examples").join(&ex),
+        );
+    }
+    for page in manual() {
+        assert_same_file(
+            &doc.join("docs").join(&page),
+            &top().join("docs").join(&page),
         );
     }
     let copyright = std::fs::read_to_string(doc.join("copyright")).expect("copyright");
