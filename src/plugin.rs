@@ -130,8 +130,9 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker, metrics: &In
     let version = conf.version.to_string();
     let log = logger(&conf, &req, names_no_delegates(parsed.as_ref().ok()));
     let metrics_file = metrics_file(&conf);
-    if metrics_file.is_some() {
+    if let Some(file) = metrics_file {
         metrics.switch_on();
+        metrics.prepare(file);
     }
     let started = std::time::Instant::now();
     let out = execute(&conf, &req, env, invoker, &log, metrics);

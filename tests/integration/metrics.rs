@@ -33,6 +33,7 @@ if sys.argv[1] == "dump":
                        "samples": [[s.name, s.labels, s.value] for s in f.samples]} for f in fams]))
 else:
     n = 0
+    print("ready", flush=True)
     while not os.path.exists(sys.argv[3]):
         try:
             text = open(sys.argv[2]).read()
@@ -288,6 +289,10 @@ fn metrics_count_every_operation_delegate_call_and_rollback() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
+    // (and the file the last write replaced, which the next one frees)
+    let replaced = replaced_files(&s.path("textfile"));
+    names.retain(|n| !replaced.contains(n));
+    assert_eq!(replaced.len(), 1, "{replaced:?}");
     assert_eq!(names, ["meta-cni.prom", "meta-cni.prom.lock"]);
     let mode = |p: &Path| {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).expect("meta").permissions())
@@ -319,7 +324,7 @@ fn every_increment_counts_under_48_concurrent_add_del_pairs() {
     let stop = s.path("stop");
     let conf = json!({"cniVersion": "1.0.0", "name": "net", "metricsFile": file,
         "delegates": [{"name": "p1", "type": "p1"}, {"name": "p2", "type": "p2"}, {"name": "p3", "type": "p3"}]});
-    let watcher = Command::new("python3")
+    let mut watcher = Command::new("python3")
         .arg(parser_script(&s))
         .arg("watch")
         .arg(&file)
@@ -327,6 +332,11 @@ fn every_increment_counts_under_48_concurrent_add_del_pairs() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3");
+    // The pairs start once the watcher reads (Python starts slowly).
+    let mut said = std::io::BufReader::new(watcher.stdout.take().expect("stdout"));
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut said, &mut ready).expect("watcher");
+    assert_eq!(ready.trim(), "ready");
     let threads: Vec<_> = (0..PAIRS)
         .map(|i| {
             let mut env = s.env.clone();
@@ -350,10 +360,12 @@ fn every_increment_counts_under_48_concurrent_add_del_pairs() {
         t.join().expect("a pair failed");
     }
     std::fs::write(&stop, b"").expect("stop");
-    let out = watcher.wait_with_output().expect("watcher");
-    let said = String::from_utf8_lossy(&out.stdout);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut said, &mut rest).expect("watcher");
+    let status = watcher.wait().expect("watcher");
+    let said = rest;
     assert!(
-        out.status.success(),
+        status.success(),
         "the file did not parse at some moment: {said}"
     );
     let reads: u64 = said.trim().parse().unwrap_or(0);
@@ -375,7 +387,50 @@ fn every_increment_counts_under_48_concurrent_add_del_pairs() {
         ),
         n
     );
-    assert!(!s.path("meta-cni.prom.tmp").exists());
+    // The files the last writes replaced wait for the next invocation to
+    // free them; each is whole.
+    let replaced = replaced_files(&s.dir.0);
+    assert!(replaced.len() <= PAIRS * 2, "{replaced:?}");
+    let mut next = s.env.clone();
+    next.insert("CNI_CONTAINERID".into(), "after".into());
+    next.insert("CNI_COMMAND".into(), "ADD".into());
+    let mut c = conf.clone();
+    c["stateDir"] = json!(s.state_dir());
+    let r = run_bin(
+        &[],
+        &next,
+        c.to_string().as_bytes(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let left = replaced_files(&s.dir.0);
+    assert!(left.len() <= 1, "not freed: {left:?}");
+}
+
+/// The files writes replaced, waiting to be freed:
+/// `meta-cni.prom.old.<pid>` of processes that are gone, each a whole
+/// metrics file.
+fn replaced_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+    {
+        assert!(!n.starts_with("meta-cni.prom.tmp."), "temp file {n} left");
+        let Some(pid) = n.strip_prefix("meta-cni.prom.old.") else {
+            continue;
+        };
+        let pid: i32 = pid.parse().expect("a pid");
+        assert!(!alive(pid), "{n}: its process still runs");
+        let text = std::fs::read_to_string(dir.join(&n)).expect("read");
+        assert!(
+            text.ends_with("\n") && text.starts_with("# HELP "),
+            "{n} is not whole"
+        );
+        out.push(n);
+    }
+    out
 }
 
 #[test]
