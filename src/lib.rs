@@ -6,6 +6,9 @@
 //!
 //! * `error`, `version`: the CNI error object and its codes; CNI versions.
 //! * `protocol`: the CNI exec protocol (environment table, commands).
+//! * `trust`: which directories and files meta-cni, running as root, may
+//!   use: checked ownership and modes, opened without following symlinks
+//!   (`docs/security.md`).
 //! * `log`, `invoke`, `result`, `template`, `overrides`: services: the
 //!   logger; running one delegate; typed results; the Go-template subset;
 //!   `runtimeOverride` expressions.
@@ -49,6 +52,7 @@ pub mod protocol;
 pub mod result;
 mod state;
 pub mod template;
+mod trust;
 pub mod version;
 
 pub use error::{code, CniError, Result};

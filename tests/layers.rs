@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("error", 0),
     ("version", 0),
     ("protocol", 1),
+    ("trust", 1),
     ("log", 2),
     ("invoke", 2),
     ("result", 2),
