@@ -343,8 +343,21 @@ fn read_network(
     locks: &HashMap<u64, i32>,
 ) -> io::Result<(Vec<Found>, Vec<Unreadable>)> {
     let dir = state_dir.join(network);
+    let store = Store::new(state_dir, network);
     let mut found = Vec::new();
     let mut bad = Vec::new();
+    // Nothing is read from a directory that is not trusted.
+    match store.check() {
+        Ok(true) => {}
+        Ok(false) => return Err(io::ErrorKind::NotFound.into()),
+        Err(why) => {
+            bad.push(Unreadable {
+                path: dir,
+                why: why.why,
+            });
+            return Ok((found, bad));
+        }
+    }
     let mut names: Vec<String> = fs::read_dir(&dir)?
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
@@ -353,18 +366,18 @@ fn read_network(
     names.sort();
     for name in names {
         let path = dir.join(&name);
-        match read_record(&path, &name) {
+        match read_record(&store, &name) {
             Ok(None) => {}
             Ok(Some((record, written))) => {
-                let store = Store::new(state_dir, network);
                 let lock = store.lock_path(&record.container_id, &record.if_name);
-                let (bytes, inode) = match fs::File::open(&lock) {
-                    Ok(mut f) => {
+                let lock_name = lock.file_name().unwrap_or_default().to_string_lossy();
+                let (bytes, inode) = match store.open_file(&lock_name) {
+                    Ok(Some(mut f)) => {
                         let mut b = Vec::new();
                         let _ = f.read_to_end(&mut b);
                         (b, f.metadata().map(|m| m.ino()).ok())
                     }
-                    Err(_) => (Vec::new(), None),
+                    _ => (Vec::new(), None),
                 };
                 found.push(Found {
                     network: network.to_string(),
@@ -381,13 +394,13 @@ fn read_network(
     Ok((found, bad))
 }
 
-/// The record at `path` (named `name`) and its mtime; `Ok(None)` when it
+/// The record named `name` in `store` and its mtime; `Ok(None)` when it
 /// is gone.
-fn read_record(path: &Path, name: &str) -> Result<Option<(Record, SystemTime)>, String> {
-    let mut f = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot open: {e}")),
+fn read_record(store: &Store, name: &str) -> Result<Option<(Record, SystemTime)>, String> {
+    let mut f = match store.open_file(name) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(None),
+        Err(u) => return Err(u.why),
     };
     let mut bytes = Vec::new();
     let written = f
@@ -693,7 +706,7 @@ fn release(o: &Opts, c: &Common, io: &mut Io<'_>) -> u8 {
         }
     };
     let store = Store::new(&c.state_dir, &network);
-    if let Err(code) = network_dir(c, &network, io) {
+    if let Err(code) = network_dir(c, &network, io).and_then(|()| trusted(&store, io)) {
         return code;
     }
     let ifnames = match ifname {
@@ -701,12 +714,12 @@ fn release(o: &Opts, c: &Common, io: &mut Io<'_>) -> u8 {
         None => {
             let (records, unreadable) = store.list();
             let prefix = format!("{cid}-");
-            for path in unreadable.iter().filter(|p| {
+            for (path, why) in unreadable.iter().filter(|(p, _)| {
                 p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
             }) {
                 io.complain(format_args!(
-                    "{} cannot be read: left alone (release it with --ifname once it is fixed)",
+                    "{} cannot be used ({why}): left alone (release it with --ifname once it is fixed)",
                     path.display()
                 ));
             }
@@ -753,6 +766,21 @@ fn network_dir(c: &Common, network: &str, io: &mut Io<'_>) -> Result<(), u8> {
             io.complain(format_args!(
                 "cannot read state directory {}: {e}",
                 dir.display()
+            ));
+            Err(1)
+        }
+    }
+}
+
+/// Whether the network's directory can be trusted; if not, says why (see
+/// docs/security.md), and the exit code.
+fn trusted(store: &Store, io: &mut Io<'_>) -> Result<(), u8> {
+    match store.check() {
+        Ok(_) => Ok(()),
+        Err(why) => {
+            io.complain(format_args!(
+                "{}: {why}: nothing in it is used (see docs/security.md)",
+                store.dir().display()
             ));
             Err(1)
         }
@@ -966,10 +994,13 @@ fn gc(o: &Opts, c: &Common, io: &mut Io<'_>) -> u8 {
         return code;
     }
     let store = Store::new(&c.state_dir, &network);
+    if let Err(code) = trusted(&store, io) {
+        return code;
+    }
     let (records, unreadable) = store.list();
-    for path in &unreadable {
+    for (path, why) in &unreadable {
         io.say(format_args!(
-            "left alone: {} cannot be read as a record",
+            "left alone: {} cannot be used as a record ({why})",
             path.display()
         ));
     }

@@ -7,19 +7,30 @@
 //! 0700 directories), are written atomically (temp file, rename) and fsync'd
 //! (see [`Store::save`]), and only under the attachment's advisory lock
 //! (`flock` on `.<containerID>-<ifname>.lock`, held for the whole operation).
+//!
+//! A record decides what runs as root on DEL, and the journal which process
+//! groups are signalled: the network's directory is used only once it has
+//! passed [`crate::trust`]'s check (its path owned by root and not writable by
+//! others, itself 0700), and every file in it is opened without following
+//! symlinks and checked (a regular file of ours, 0600). A file that fails
+//! is never used, nor removed.
 
 use crate::config::ResultMode;
 use crate::plan::EnvDelta;
+use crate::trust::{self, Last, Open};
 use crate::version::Version;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Format version of the file.
@@ -135,10 +146,69 @@ impl Syncing {
 }
 
 /// The state files of one network.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Store {
     dir: PathBuf,
+    /// The network's directory once it passed the trust check (in this
+    /// invocation: nothing is kept across invocations).
+    checked: OnceLock<trust::Dir>,
 }
+
+/// Why a state file (or the directory) cannot be used: unreadable, corrupt,
+/// someone else's record, or not trusted (then it must not be replayed,
+/// and is left in place for the operator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unusable {
+    pub why: String,
+    pub untrusted: bool,
+}
+
+impl Unusable {
+    fn bad(why: String) -> Unusable {
+        Unusable {
+            why,
+            untrusted: false,
+        }
+    }
+
+    fn from_trust(e: &trust::Error) -> Unusable {
+        Unusable {
+            why: if e.untrusted() {
+                format!("not trusted: {e}")
+            } else {
+                format!("cannot read {e}")
+            },
+            untrusted: e.untrusted(),
+        }
+    }
+
+    fn from_io(e: &io::Error) -> Unusable {
+        match trust::untrusted(e) {
+            Some(t) => Unusable::from_trust(t),
+            None => Unusable::bad(e.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
+/// What [`Store::list`] finds: the attachments with a record, and the
+/// files (or the directory) that cannot be used, with why.
+pub(crate) type Listing = (Vec<(String, String)>, Vec<(PathBuf, Unusable)>);
+
+/// The last component of `path` (state files are named in their directory).
+fn name(path: &Path) -> &OsStr {
+    path.file_name().unwrap_or_default()
+}
+
+/// Opening a state file for reading.
+const READ: Open = Open::new().read();
+/// Opening a state file to write it in place.
+const WRITE: Open = Open::new().write();
 
 /// A held attachment lock; released on drop.
 ///
@@ -318,7 +388,69 @@ impl Store {
     pub(crate) fn new(state_dir: &Path, network: &str) -> Store {
         Store {
             dir: state_dir.join(network),
+            checked: OnceLock::new(),
         }
+    }
+
+    /// The network's directory, checked (see [`crate::trust`]) and, with
+    /// `create`, made (0700, as are the missing directories above it);
+    /// `Ok(None)` when it does not exist. An untrusted one is an error
+    /// [`trust::untrusted`] recognises.
+    fn trusted(&self, create: bool) -> io::Result<Option<&trust::Dir>> {
+        if let Some(d) = self.checked.get() {
+            return Ok(Some(d));
+        }
+        match trust::Dir::open(&self.dir, create, Last::Private)? {
+            Some(d) => Ok(Some(self.checked.get_or_init(|| d))),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Store::trusted`], made when missing.
+    fn made(&self) -> io::Result<&trust::Dir> {
+        self.trusted(true)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} could not be made", self.dir.display()),
+            )
+        })
+    }
+
+    /// Whether the network's directory exists and can be trusted
+    /// (`Ok(false)`: it does not exist).
+    pub(crate) fn check(&self) -> Result<bool, Unusable> {
+        self.trusted(false)
+            .map(|d| d.is_some())
+            .map_err(|e| Unusable::from_io(&e))
+    }
+
+    /// The state file `file_name` of this network, opened for reading once
+    /// it passed the check; `Ok(None)` when it (or the directory) does not
+    /// exist.
+    pub(crate) fn open_file(&self, file_name: &str) -> Result<Option<File>, Unusable> {
+        let Some(dir) = self.trusted(false).map_err(|e| Unusable::from_io(&e))? else {
+            return Ok(None);
+        };
+        match dir.open_file(OsStr::new(file_name), READ) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if !e.untrusted() && e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Unusable::from_trust(&e)),
+        }
+    }
+
+    /// The bytes of the state file `file_name` (see [`Store::open_file`]).
+    fn read(&self, file_name: &str) -> Result<Option<Vec<u8>>, Unusable> {
+        let Some(mut f) = self.open_file(file_name)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).map_err(|e| {
+            Unusable::bad(format!(
+                "cannot read {}: {e}",
+                self.dir.join(file_name).display()
+            ))
+        })?;
+        Ok(Some(bytes))
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -341,16 +473,6 @@ impl Store {
             .join(format!(".{}.lock", Self::stem(container_id, ifname)))
     }
 
-    fn ensure_dir(&self) -> io::Result<()> {
-        if self.dir.is_dir() {
-            return Ok(());
-        }
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-    }
-
     /// Take the attachment's lock, waiting until `deadline` (or forever).
     /// `Ok(None)` if `deadline` passed, or at once when `wait` is false and
     /// someone else holds it.
@@ -365,30 +487,20 @@ impl Store {
         let lock_path = self.dir.join(format!(".{stem}.lock"));
         let state_path = self.dir.join(format!("{stem}.json"));
         let mut nap = Duration::from_millis(1);
-        let open = |create: bool| {
-            OpenOptions::new()
-                .create(create)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .mode(0o600)
-                .open(&lock_path)
+        // The directories are made the first time only.
+        let dir = self.made()?;
+        let open = |how: Open| {
+            dir.open_file(name(&lock_path), how)
+                .map_err(io::Error::from)
         };
         loop {
-            let f = match open(false) {
+            let f = match open(READ.write()) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // A new attachment: its lock file is a spare one if
                     // there is one (creating a file costs ~0.3 ms here when
-                    // the file system is cold), else a new one. The
-                    // directories are made the first time only.
-                    self.reuse_lock_file(&lock_path);
-                    match open(true) {
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            self.ensure_dir()?;
-                            open(true)?
-                        }
-                        f => f?,
-                    }
+                    // the file system is cold), else a new one.
+                    self.reuse_lock_file(dir, &lock_path);
+                    open(READ.write().create())?
                 }
                 f => f?,
             };
@@ -396,7 +508,7 @@ impl Store {
                 Ok(held) => {
                     // The holder before us may have removed the file: only a
                     // lock on the file that is still at the path counts.
-                    let same = fs::metadata(&lock_path).map(|m| m.ino()).ok()
+                    let same = fs::symlink_metadata(&lock_path).map(|m| m.ino()).ok()
                         == held.metadata().map(|m| m.ino()).ok();
                     if same {
                         return Ok(Some(Lock {
@@ -425,31 +537,36 @@ impl Store {
     /// attachment whose name maps to the same file. Records are replaced by
     /// rename, so reading one needs no lock; the lock keeps two operations
     /// off one attachment.
-    pub(crate) fn load(&self, container_id: &str, ifname: &str) -> Result<Option<Record>, String> {
-        let path = self
-            .dir
-            .join(format!("{}.json", Self::stem(container_id, ifname)));
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    ///
+    /// A record (or directory) that is not trusted is an error with
+    /// `untrusted` set: it must not be replayed.
+    pub(crate) fn load(
+        &self,
+        container_id: &str,
+        ifname: &str,
+    ) -> Result<Option<Record>, Unusable> {
+        let file_name = format!("{}.json", Self::stem(container_id, ifname));
+        let path = self.dir.join(&file_name);
+        let Some(bytes) = self.read(&file_name)? else {
+            return Ok(None);
         };
+        let bad = |why: String| Unusable::bad(why);
         let r: Record = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} does not parse: {e}", path.display()))?;
+            .map_err(|e| bad(format!("{} does not parse: {e}", path.display())))?;
         if r.format != FORMAT {
-            return Err(format!(
+            return Err(bad(format!(
                 "{} has format {}, expected {FORMAT}",
                 path.display(),
                 r.format
-            ));
+            )));
         }
         if r.container_id != container_id || r.if_name != ifname {
-            return Err(format!(
+            return Err(bad(format!(
                 "{} belongs to container {:?} interface {:?}",
                 path.display(),
                 r.container_id,
                 r.if_name
-            ));
+            )));
         }
         Ok(Some(r))
     }
@@ -480,7 +597,7 @@ impl Store {
         let old = self.private("old");
         let replacing = !durable && fs::hard_link(&lock.state_path, &old).is_ok();
         let written = (|| {
-            let f = self.open_for_record(&tmp)?;
+            let f = self.open_for_record(self.made()?, &tmp)?;
             // A larger spare keeps its tail of spaces (it was wiped).
             let len = (bytes.len() + 1).next_multiple_of(RECORD_BLOCK);
             bytes.push(b'\n');
@@ -534,10 +651,15 @@ impl Store {
     /// renaming it to a private name (atomic: no two processes get the
     /// same), then linked into place (never replacing a lock file someone
     /// else made meanwhile; ours goes back to the spares then). Best effort.
-    fn reuse_lock_file(&self, lock_path: &Path) {
+    fn reuse_lock_file(&self, dir: &trust::Dir, lock_path: &Path) {
         let private = self.private("lockclaim");
         for n in 0..SPARES {
             if fs::rename(self.lock_spare(n), &private).is_ok() {
+                // One that is not trusted goes (a spare holds nothing).
+                if dir.check_entry(name(&private), false).is_err() {
+                    let _ = fs::remove_file(&private);
+                    continue;
+                }
                 if fs::hard_link(&private, lock_path).is_ok() {
                     let _ = fs::remove_file(&private);
                 } else {
@@ -548,20 +670,20 @@ impl Store {
         }
     }
 
-    /// A file at `tmp` to write a record into: a spare taken over (renaming
-    /// it is atomic, so two writers never get the same one), else a new file.
-    fn open_for_record(&self, tmp: &Path) -> io::Result<File> {
+    /// A file at `tmp` (in `dir`) to write a record into: a spare taken
+    /// over (renaming it is atomic, so two writers never get the same one),
+    /// else a new file.
+    fn open_for_record(&self, dir: &trust::Dir, tmp: &Path) -> io::Result<File> {
         for n in 0..SPARES {
             if fs::rename(self.spare(n), tmp).is_ok() {
-                return OpenOptions::new().write(true).open(tmp);
+                match dir.open_file(name(tmp), WRITE) {
+                    Ok(f) => return Ok(f),
+                    // Not one to write into: a new file instead.
+                    Err(_) => fs::remove_file(tmp)?,
+                }
             }
         }
-        OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(tmp)
+        Ok(dir.open_file(name(tmp), WRITE.create().truncate())?)
     }
 
     /// Take the file at `path` out of use: it is renamed away at once (so
@@ -575,7 +697,7 @@ impl Store {
             Err(e) => return Err(e),
         }
         let wiped = (|| {
-            let f = OpenOptions::new().write(true).open(&private)?;
+            let f = self.made()?.open_file(name(&private), WRITE)?;
             let size = usize::try_from(f.metadata()?.len()).map_err(io::Error::other)?;
             f.write_all_at(&vec![b' '; size], 0)
         })();
@@ -614,6 +736,10 @@ impl Store {
     /// of processes that no longer exist). Returns what was removed.
     pub(crate) fn sweep_leftovers(&self) -> Vec<PathBuf> {
         let mut removed = Vec::new();
+        // Nothing is removed from a directory that is not trusted.
+        if !matches!(self.trusted(false), Ok(Some(_))) {
+            return removed;
+        }
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return removed;
         };
@@ -640,26 +766,36 @@ impl Store {
     }
 
     /// Every attachment with a record: (containerID, ifname), read from the
-    /// records themselves. Unreadable files are reported by path.
-    pub(crate) fn list(&self) -> (Vec<(String, String)>, Vec<PathBuf>) {
+    /// records themselves. Files that cannot be used (or a directory that
+    /// cannot be trusted) are reported by path, with why.
+    pub(crate) fn list(&self) -> Listing {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
+        if let Err(why) = self.check() {
+            bad.push((self.dir.clone(), why));
+            return (ok, bad);
+        }
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return (ok, bad);
         };
         for e in entries.flatten() {
             let path = e.path();
-            let name = e.file_name();
-            let name = name.to_string_lossy();
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
             if name.starts_with('.') || !name.ends_with(".json") {
                 continue;
             }
-            match fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
-            {
-                Some(r) => ok.push((r.container_id, r.if_name)),
-                None => bad.push(path),
+            match self.read(&name) {
+                Ok(None) => {}
+                Ok(Some(b)) => match serde_json::from_slice::<Record>(&b) {
+                    Ok(r) => ok.push((r.container_id, r.if_name)),
+                    Err(e) => bad.push((
+                        path.clone(),
+                        Unusable::bad(format!("{} does not parse: {e}", path.display())),
+                    )),
+                },
+                Err(why) => bad.push((path, why)),
             }
         }
         ok.sort();
@@ -839,10 +975,16 @@ mod tests {
         assert!(s
             .load("a", "b-c")
             .unwrap_err()
+            .why
             .contains("belongs to container \"a-b\""));
         assert!(s.load("a-b", "c").unwrap().is_some());
+        // Written 0644: others can read it, so it is not trusted.
         fs::write(held.state_path(), b"{not json").unwrap();
-        assert!(s.load("c1", "eth0").unwrap_err().contains("does not parse"));
+        let e = s.load("c1", "eth0").unwrap_err();
+        assert!(e.untrusted && e.why.contains("has mode 0644"), "{e}");
+        fs::set_permissions(held.state_path(), fs::Permissions::from_mode(0o600)).unwrap();
+        let e = s.load("c1", "eth0").unwrap_err();
+        assert!(!e.untrusted && e.why.contains("does not parse"), "{e}");
         drop((held, ab));
         fs::remove_dir_all(&root).unwrap();
     }
@@ -851,7 +993,7 @@ mod tests {
     fn leftovers_of_dead_writers_are_swept_and_nothing_else() {
         let root = tmp("sweep");
         let s = Store::new(&root, "net");
-        s.ensure_dir().unwrap();
+        s.made().unwrap();
         let mut child = std::process::Command::new("true").spawn().unwrap();
         child.wait().unwrap();
         let dead = child.id();
@@ -989,7 +1131,7 @@ mod tests {
         assert!(s.lock("c2", "eth0", false, None).unwrap().is_none());
         // A waiter that opened the file before it was recycled does not
         // keep the lock of the attachment it now belongs to.
-        let waiter = OpenOptions::new()
+        let waiter = fs::OpenOptions::new()
             .write(true)
             .open(&second.lock_path)
             .unwrap();

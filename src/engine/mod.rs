@@ -166,10 +166,17 @@ impl<'a> Engine<'a> {
                     self.req.container_id, self.req.ifname
                 ),
             )),
-            Err(e) => Err(CniError::io(format!(
-                "state directory {}: {e}",
-                store.dir().display()
-            ))),
+            Err(e) => match crate::trust::untrusted(&e) {
+                // Not trusted: an operator's mistake to fix, as a bad config.
+                Some(t) => Err(CniError::config(format!(
+                    "state directory {} not trusted: {t}",
+                    store.dir().display()
+                ))),
+                None => Err(CniError::io(format!(
+                    "state directory {}: {e}",
+                    store.dir().display()
+                ))),
+            },
         }
     }
 

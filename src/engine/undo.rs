@@ -1,13 +1,27 @@
 //! DEL (pipelines and delegates in reverse, best effort) and CHECK (in
 //! order, first error), both from the attachment's record when there is a
-//! usable one, else from the config.
+//! usable one, else from the config. A record (or state directory) that is
+//! not trusted is never replayed: it is logged as an error, left in place,
+//! and the config is used.
 
 use super::{Engine, Plan, Scope};
 use crate::error::{code, CniError};
 use crate::plan::{Delegate, Pipeline};
 use crate::protocol::Command;
 use crate::result::CniResult;
-use crate::state::Record;
+use crate::state::{Record, Store};
+
+/// Where the pipelines to undo or verify came from.
+enum Source {
+    /// The attachment's record.
+    Record(Record),
+    /// The config: there is no record, or it cannot be used (a corrupt one
+    /// goes once DEL succeeded, as no record could).
+    Config,
+    /// The config, because the record is not trusted: it stays where it is
+    /// for the operator, whatever DEL does.
+    Untrusted,
+}
 
 impl Engine<'_> {
     /// DEL `delegates` of `p` in reverse order, best effort, reporting each
@@ -27,14 +41,23 @@ impl Engine<'_> {
         }
     }
 
-    /// What to undo or verify: the record's pipelines when there is a
+    /// What to undo or verify: the record's pipelines when `store` has a
     /// usable record, else the config's. Each pipeline carries the result
     /// to pass (its own stored one, else the runtime's `prevResult`).
-    fn plan(&self, prev: Option<&CniResult>) -> Result<(Plan, Option<Record>), CniError> {
-        if let Some(store) = &self.store {
-            let loaded = store
-                .load(&self.req.container_id, &self.req.ifname)
-                .and_then(|r| r.map(|r| self.replay(&r).map(|p| (p, r))).transpose());
+    fn plan(
+        &self,
+        store: Option<&Store>,
+        prev: Option<&CniResult>,
+    ) -> Result<(Plan, Source), CniError> {
+        let mut source = Source::Config;
+        if let Some(store) = store {
+            let loaded = match store.load(&self.req.container_id, &self.req.ifname) {
+                Ok(r) => r
+                    .map(|r| self.replay(&r).map(|p| (p, r)))
+                    .transpose()
+                    .map_err(|why| (why, false)),
+                Err(u) => Err((u.why, u.untrusted)),
+            };
             match loaded {
                 Ok(Some((plan, record))) => {
                     self.log.debug(
@@ -48,12 +71,21 @@ impl Engine<'_> {
                         .into_iter()
                         .map(|(p, r)| (p, r.or_else(|| prev.cloned())))
                         .collect();
-                    return Ok((plan, Some(record)));
+                    return Ok((plan, Source::Record(record)));
                 }
                 Ok(None) => self
                     .log
                     .debug("", format_args!("no state record: using the config")),
-                Err(why) => self.log.warn(
+                Err((why, true)) => {
+                    source = Source::Untrusted;
+                    self.log.error(
+                        "",
+                        format_args!(
+                            "state record refused, {why}: not replayed, using the config (the file is left in place; see docs/security.md)"
+                        ),
+                    );
+                }
+                Err((why, false)) => self.log.warn(
                     "",
                     format_args!("state record unusable ({why}): using the config"),
                 ),
@@ -68,7 +100,7 @@ impl Engine<'_> {
             .into_iter()
             .map(|p| (p, prev.cloned()))
             .collect();
-        Ok((plan, None))
+        Ok((plan, source))
     }
 
     /// DEL: pipelines and delegates in reverse order, best effort; the
@@ -76,6 +108,7 @@ impl Engine<'_> {
     pub(crate) fn del(&self) -> Result<(), CniError> {
         let prev = self.prev_result()?;
         let deadline = self.fresh_deadline();
+        let mut store = self.store.as_ref();
         let lock = match self.lock(deadline) {
             Ok(l) => l,
             Err(e) if e.code == code::IO_FAILURE => {
@@ -83,12 +116,25 @@ impl Engine<'_> {
                     .warn("", format_args!("{}; deleting without state", e.msg));
                 None
             }
+            // Not trusted: nothing of it is read (no record replayed, no
+            // journal acted on) or changed.
+            Err(e) if e.code == code::INVALID_CONFIG => {
+                self.log.error(
+                    "",
+                    format_args!(
+                        "{}; deleting from the config, without state (see docs/security.md)",
+                        e.msg
+                    ),
+                );
+                store = None;
+                None
+            }
             Err(e) => return Err(e),
         };
         if let Some(l) = &lock {
             self.end_in_flight(l, None, deadline)?;
         }
-        let (plan, record) = self.plan(prev.as_ref())?;
+        let (plan, source) = self.plan(store, prev.as_ref())?;
         let scope = Scope {
             deadline,
             lock: lock.as_ref(),
@@ -103,7 +149,15 @@ impl Engine<'_> {
                 });
             }
         }
-        self.finish_undo(lock, record.as_ref(), first.is_none());
+        match source {
+            Source::Record(record) => self.finish_undo(lock, Some(&record), first.is_none()),
+            Source::Config => self.finish_undo(lock, None, first.is_none()),
+            Source::Untrusted => {
+                if let Some(Err(e)) = lock.as_ref().map(|l| l.clear_in_flight()) {
+                    self.log.warn("", format_args!("in-flight journal: {e}"));
+                }
+            }
+        }
         first.map_or(Ok(()), Err)
     }
 
@@ -121,7 +175,7 @@ impl Engine<'_> {
         })?;
         let scope = Scope::unlocked(self.fresh_deadline());
         // Reading the record needs no lock, and CHECK changes nothing.
-        let (plan, _) = self.plan(Some(&prev))?;
+        let (plan, _) = self.plan(self.store.as_ref(), Some(&prev))?;
         for (p, r) in &plan {
             for d in &p.delegates {
                 if !d.version.has_check() {

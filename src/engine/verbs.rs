@@ -142,11 +142,21 @@ impl Engine<'_> {
             );
         }
         let (records, unreadable) = store.list();
-        for path in unreadable {
-            self.log.warn(
-                "",
-                format_args!("GC: cannot read state file {}: left alone", path.display()),
-            );
+        for (path, why) in unreadable {
+            if why.untrusted {
+                self.log.error(
+                    "",
+                    format_args!("GC: {why}: not replayed, left in place (see docs/security.md)"),
+                );
+            } else {
+                self.log.warn(
+                    "",
+                    format_args!(
+                        "GC: cannot use state file {}: {why}: left alone",
+                        path.display()
+                    ),
+                );
+            }
         }
         let stale: Vec<Attachment> = records.into_iter().filter(|a| !valid.contains(a)).collect();
         let total = stale.len();
@@ -188,11 +198,24 @@ impl Engine<'_> {
                 );
                 return Ok(());
             }
-            Err(e) => return Err(vec![CniError::io(format!("GC: lock {cid}/{ifname}: {e}"))]),
+            Err(e) => {
+                let msg = format!("GC: lock {cid}/{ifname}: {e}");
+                return Err(vec![match crate::trust::untrusted(&e) {
+                    Some(_) => CniError::config(msg),
+                    None => CniError::io(msg),
+                }]);
+            }
         };
         let record = match store.load(cid, ifname) {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(()),
+            Err(why) if why.untrusted => {
+                self.log.error(
+                    "",
+                    format_args!("GC: {why}: not replayed, left in place (see docs/security.md)"),
+                );
+                return Ok(());
+            }
             Err(why) => {
                 self.log.warn("", format_args!("GC: {why}: left alone"));
                 return Ok(());
