@@ -1,13 +1,18 @@
 //! The logger: one line per event (time, level, pid, command, container,
 //! scope, message) to stderr, or appended to `logFile` with a size cap and one
 //! rotated `.1` backup. Never stdout: that is the protocol channel.
+//!
+//! `logFile` is used only in a directory that passes [`crate::trust`]'s
+//! check, opened without following a symlink and checked (a regular file of
+//! ours that others cannot write; created 0600); otherwise the log stays on
+//! stderr, with a warning saying why.
 
+use crate::trust::{self, Open};
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::Value;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -96,8 +101,10 @@ impl Logger {
     /// `max_bytes`. On failure logging stays on stderr and the reason is
     /// returned so it can be logged there.
     pub(crate) fn write_to_file(&mut self, path: &Path, max_bytes: u64) -> Result<(), String> {
-        let f = open_log(path, max_bytes)
-            .map_err(|e| format!("cannot open logFile {}: {e}", path.display()))?;
+        let f = open_log(path, max_bytes).map_err(|e| match trust::untrusted(&e) {
+            Some(t) => format!("logFile {} not trusted: {t}", path.display()),
+            None => format!("cannot open logFile {}: {e}", path.display()),
+        })?;
         self.sink = Mutex::new(Sink::File(f));
         Ok(())
     }
@@ -169,23 +176,26 @@ impl Logger {
     }
 }
 
-fn open_options() -> OpenOptions {
-    let mut o = OpenOptions::new();
-    o.create(true).append(true).mode(0o600);
-    o
-}
+/// How the log file is opened: appended to, created 0600, others may read
+/// it but not write it.
+const LOG: Open = Open::new().append().create().shared();
 
+/// The log file at `path`, in a trusted directory, checked once opened
+/// (an untrusted one is an error [`trust::untrusted`] recognises).
 fn open_log(path: &Path, max_bytes: u64) -> std::io::Result<File> {
-    let f = open_options().open(path)?;
+    let (dir, name) = trust::parent_of(path)?;
+    let f = dir.open_file(name, LOG)?;
     if f.metadata()?.len() < max_bytes {
         return Ok(f);
     }
     // Over the cap: rotate under an exclusive lock so that only one of
-    // several concurrent invocations renames, then reopen.
+    // several concurrent invocations renames, then reopen. The rename puts
+    // the log in place of whatever `.1` is (a symlink there is replaced,
+    // not followed); the directory is trusted, so the names stay ours.
     let locked =
         Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))?;
-    let still_big = std::fs::metadata(path)
-        .map(|m| m.len() >= max_bytes)
+    let still_big = std::fs::symlink_metadata(path)
+        .map(|m| m.is_file() && m.len() >= max_bytes)
         .unwrap_or(false);
     if still_big {
         let mut backup = PathBuf::from(path);
@@ -193,7 +203,7 @@ fn open_log(path: &Path, max_bytes: u64) -> std::io::Result<File> {
         std::fs::rename(path, backup)?;
     }
     drop(locked);
-    open_options().open(path)
+    Ok(dir.open_file(name, LOG)?)
 }
 
 /// RFC 3339 UTC time with milliseconds, computed without a date crate.
