@@ -1,19 +1,22 @@
 //! `meta-cni` run by a person: `--version`, `--help`, and `validate`, which
 //! checks a config the way the plugin would read it and then checks the
-//! node: each delegate binary is in the CNI path, executable, and speaks the
-//! version it will be called with.
+//! node: the paths it names can be trusted (docs/security.md), and each
+//! delegate binary is in the CNI path, executable, and speaks the version it
+//! will be called with.
 
 use crate::config::{self, MetaConfig, PipelineSpec, Target};
 use crate::invoke::{self, Call, ChildEnv, Invoker, ProcessInvoker};
 use crate::log::{LogLevel, Logger};
 use crate::plan::{EnvDelta, Label, Planner, Sample};
 use crate::protocol::{Command, Request};
+use crate::trust::{self, Dir, Last};
 use crate::version::{supported_versions, Version};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 const USAGE: &str = "\
@@ -27,7 +30,10 @@ usage: meta-cni                          (run by a container runtime, with CNI_C
 validate   read each FILE (.conf, or a .conflist holding a meta-cni plugin) as the
            plugin would, then check every delegate: found and executable in DIRS
            (default: $CNI_PATH, else /opt/cni/bin), and speaking the CNI version it
-           will be called with (its VERSION). Prints a report; exits 1 on any problem.
+           will be called with (its VERSION); and the paths it names, as meta-cni
+           would trust them (docs/security.md): an untrusted stateDir is a problem,
+           an untrusted logFile or metricsFile a warning (run it as root, as the
+           runtime runs meta-cni). Prints a report; exits 1 on any problem.
            --runtime-deadline: the deadline the runtime gives a network operation
            (CraneSched's CRI calls: 5); timeoutSeconds must be below it so that
            meta-cni's own rollback runs instead of the runtime's kill.
@@ -251,6 +257,7 @@ fn validate_config(label: &str, bytes: &[u8], node: &Node, out: &mut String) -> 
     {
         report.line(false, format!("warning: {w}"));
     }
+    check_paths(&conf, &mut report);
     // The delegates as ADD would plan them, for a request with CNI_PATH
     // as given: overrides, templates and lookup all go the same way.
     let req = Request {
@@ -286,6 +293,114 @@ impl Report<'_> {
         self.out.push_str(&line);
         self.out.push('\n');
     }
+}
+
+/// The paths the config names, checked as meta-cni would trust them (see
+/// [`crate::trust`]): the state directory (a problem: ADD fails, DEL and
+/// CHECK replay nothing from it), its network directory and the state files
+/// in it; the log and metrics files and their directories (warnings:
+/// meta-cni goes on without them).
+fn check_paths(conf: &MetaConfig, report: &mut Report<'_>) {
+    if conf.attachment_state {
+        for why in state_dir_problems(&conf.state_dir, &conf.name) {
+            report.line(true, format!("stateDir: {why} (docs/security.md)"));
+        }
+    }
+    if let Some(path) = &conf.log_file {
+        for why in file_problems(path, &[]) {
+            report.line(
+                false,
+                format!(
+                    "warning: logFile: {why}: meta-cni logs to stderr instead (docs/security.md)"
+                ),
+            );
+        }
+    }
+    if let Some(path) = &conf.metrics_file {
+        for why in file_problems(path, &[]) {
+            report.line(
+                false,
+                format!(
+                    "warning: metricsFile: {why}: meta-cni keeps no metrics (docs/security.md)"
+                ),
+            );
+        }
+    }
+}
+
+/// Why `state_dir` (the part of it that exists), the network's directory
+/// in it and the state files there would not be trusted, with what it
+/// does. Missing directories are fine: meta-cni makes them, 0700.
+fn state_dir_problems(state_dir: &Path, network: &str) -> Vec<String> {
+    let says = |e: trust::Error, then: &str| {
+        if e.untrusted() {
+            format!("{e}: {then}")
+        } else {
+            format!("cannot check it: {e}")
+        }
+    };
+    let refused = "ADD fails (code 7); DEL, CHECK and GC replay nothing from it";
+    match Dir::open(state_dir, false, Last::Shared) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Vec::new(),
+        Err(e) => return vec![says(e, refused)],
+    }
+    let dir = match Dir::open(&state_dir.join(network), false, Last::Private) {
+        Ok(Some(d)) => d,
+        Ok(None) => return Vec::new(),
+        Err(e) => return vec![says(e, refused)],
+    };
+    let mut names: Vec<OsString> = match std::fs::read_dir(dir.path()) {
+        Ok(entries) => entries.flatten().map(|e| e.file_name()).collect(),
+        Err(e) => return vec![format!("cannot list {}: {e}", dir.path().display())],
+    };
+    names.sort();
+    names
+        .iter()
+        .filter_map(|n| Some((n, state_file(n)?)))
+        .filter_map(|(n, then)| dir.check_entry(n, false).err().map(|e| says(e, then)))
+        .collect()
+}
+
+/// What meta-cni does when the file `name` of a network's directory is
+/// not trusted; `None` for a file it does not open.
+fn state_file(name: &OsStr) -> Option<&'static str> {
+    let n = name.to_string_lossy();
+    match n.strip_prefix('.') {
+        Some(rest) if rest.ends_with(".lock") => {
+            Some("ADD of that attachment fails (code 7), its DEL uses the config without state")
+        }
+        Some(rest) if rest.starts_with("spare.") || rest.starts_with("lockspare.") => {
+            Some("not reused (removed when next taken)")
+        }
+        Some(_) => None,
+        None if n.ends_with(".json") => {
+            Some("never replayed: DEL, CHECK and GC use the config, and leave it in place")
+        }
+        None => None,
+    }
+}
+
+/// Why the file at `path` (and the files named `path` + each of
+/// `siblings`) would not be trusted: its directory, then itself if it
+/// exists.
+fn file_problems(path: &Path, siblings: &[&str]) -> Vec<String> {
+    let (dir, name) = match trust::parent_of(path) {
+        Ok(d) => d,
+        Err(e) if e.untrusted() => return vec![e.to_string()],
+        Err(e) => return vec![format!("cannot use it: {e}")],
+    };
+    let mut names = vec![name.to_os_string()];
+    for s in siblings {
+        let mut n = name.to_os_string();
+        n.push(s);
+        names.push(n);
+    }
+    names
+        .iter()
+        .filter_map(|n| dir.check_entry(n, true).err())
+        .map(|e| e.to_string())
+        .collect()
 }
 
 /// Each plugin binary's `supportedVersions` (or why there are none).
