@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A fresh directory `meta-cni-<tag>-<pid>-<n>` under the temp dir.
+/// A fresh directory `meta-cni-<tag>-<pid>-<n>` under the temp dir, 0755.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
@@ -17,6 +17,12 @@ impl TempDir {
         ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create temp dir");
+        // Ours alone, whatever the umask: meta-cni trusts a state directory
+        // or log file below it only when no one else can write it (the temp
+        // dir above is sticky: docs/security.md).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod temp dir");
         TempDir(p)
     }
 }

@@ -169,6 +169,11 @@ impl Fixture {
         for d in [&f.netconf, &f.bin, &f.data, &f.cache, &f.state] {
             std::fs::create_dir_all(d).expect("create fixture dir");
         }
+        // Writable by root alone, whatever the umask: meta-cni trusts its
+        // state directory only then (docs/security.md).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&f.root, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod fixture dir");
         std::os::unix::fs::symlink(META_BIN, f.bin.join("meta-cni")).expect("link meta-cni");
         for e in std::fs::read_dir(PLUGIN_DIR)
             .expect("read plugin dir")
