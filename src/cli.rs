@@ -317,7 +317,7 @@ fn check_paths(conf: &MetaConfig, report: &mut Report<'_>) {
         }
     }
     if let Some(path) = &conf.metrics_file {
-        for why in file_problems(path, &[]) {
+        for why in file_problems(path, &[".lock"]) {
             report.line(
                 false,
                 format!(
@@ -381,24 +381,24 @@ fn state_file(name: &OsStr) -> Option<&'static str> {
     }
 }
 
-/// Why the file at `path` (and the files named `path` + each of
-/// `siblings`) would not be trusted: its directory, then itself if it
-/// exists.
-fn file_problems(path: &Path, siblings: &[&str]) -> Vec<String> {
+/// Why the file at `path` (others may read it, never write it) and the
+/// private files named `path` + each of `private` (a lock file: 0600)
+/// would not be trusted: its directory, then each file that exists.
+fn file_problems(path: &Path, private: &[&str]) -> Vec<String> {
     let (dir, name) = match trust::parent_of(path) {
         Ok(d) => d,
         Err(e) if e.untrusted() => return vec![e.to_string()],
         Err(e) => return vec![format!("cannot use it: {e}")],
     };
-    let mut names = vec![name.to_os_string()];
-    for s in siblings {
+    let mut names = vec![(name.to_os_string(), true)];
+    for s in private {
         let mut n = name.to_os_string();
         n.push(s);
-        names.push(n);
+        names.push((n, false));
     }
     names
         .iter()
-        .filter_map(|n| dir.check_entry(n, true).err())
+        .filter_map(|(n, shared)| dir.check_entry(n, *shared).err())
         .map(|e| e.to_string())
         .collect()
 }

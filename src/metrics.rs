@@ -24,17 +24,25 @@
 //! until a later invocation frees it; a file that was the metrics file is
 //! never written again, so a reader that still has it open reads it whole.
 //! Nothing here ever fails the CNI operation.
+//!
+//! The files are used only in a directory that passes [`crate::trust`]'s
+//! check (checked once per invocation, while the delegates run), each
+//! opened without following a symlink and checked: the lock file is ours
+//! and 0600; the metrics file and the temp file that replaces it are ours
+//! and not writable by others (0644: node_exporter may run as another
+//! user). Otherwise there is no metrics file, with a warning.
 
 use crate::invoke::{Failure, Output};
 use crate::log::Logger;
+use crate::trust::{self, Open};
 use nix::errno::Errno;
 use nix::fcntl::{fallocate, FallocateFlags, Flock, FlockArg};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read};
 use std::ops::Range;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -133,7 +141,7 @@ pub(crate) struct Invocation {
     on: AtomicBool,
     seen: Mutex<Seen>,
     /// The files for the write at the end, being prepared.
-    prepared: Mutex<Option<JoinHandle<Prepared>>>,
+    prepared: Mutex<Option<JoinHandle<io::Result<Prepared>>>>,
 }
 
 impl Invocation {
@@ -226,13 +234,22 @@ impl Invocation {
     /// returned: metrics must not fail the operation.
     pub(crate) fn write(&self, path: &Path, verb: &str, code: u32, took: Duration, log: &Logger) {
         if let Err(e) = self.update(path, verb, code, took, log) {
-            log.warn(
-                "",
-                format_args!(
-                    "metricsFile {}: {e}; this operation is not counted",
-                    path.display()
+            match trust::untrusted(&e) {
+                Some(t) => log.warn(
+                    "",
+                    format_args!(
+                        "metricsFile {} not trusted: {t}; no metrics file is written (docs/security.md)",
+                        path.display()
+                    ),
                 ),
-            );
+                None => log.warn(
+                    "",
+                    format_args!(
+                        "metricsFile {}: {e}; this operation is not counted",
+                        path.display()
+                    ),
+                ),
+            }
         }
     }
 
@@ -251,7 +268,7 @@ impl Invocation {
             .take();
         let prepared = pending
             .and_then(|h| h.join().ok())
-            .unwrap_or_else(|| Prepared::new(path));
+            .unwrap_or_else(|| Prepared::new(path))?;
         let increments = self.increments(verb, code, took);
         let (tmp, out) = prepared.tmp?;
         let _held = lock(prepared.lock?, path)?;
@@ -259,7 +276,7 @@ impl Invocation {
         // (a file at that path is never changed in place, only replaced).
         let current = match prepared.current {
             Ok(c) if c.is_at(path) => c,
-            _ => Current::read(path)?,
+            _ => Current::read(&prepared.dir, path)?,
         };
         let (text, merged) = match &current.index {
             Ok(index) => (
@@ -309,35 +326,39 @@ impl Invocation {
 }
 
 /// What the write at the end of an invocation works with, made ready
-/// before it: the lock file, open; this process's temp file
-/// (`<metricsFile>.tmp.<pid>`), created with room for the file; and the
-/// metrics file as it was then, read and indexed.
+/// before it: the directory, checked; the lock file, open; this process's
+/// temp file (`<metricsFile>.tmp.<pid>`), created with room for the file;
+/// and the metrics file as it was then, read and indexed.
 #[derive(Debug)]
 struct Prepared {
+    dir: trust::Dir,
     lock: io::Result<File>,
     tmp: io::Result<(PathBuf, File)>,
     current: io::Result<Current>,
 }
 
 impl Prepared {
-    fn new(path: &Path) -> Prepared {
+    /// An error when the directory cannot be trusted (or checked).
+    fn new(path: &Path) -> io::Result<Prepared> {
+        let (dir, _) = trust::parent_of(path)?;
         sweep(path);
-        let current = Current::read(path);
+        let current = Current::read(&dir, path);
         let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
         // Left by a killed process with this PID: written by nobody else.
         let _ = fs::remove_file(&tmp);
-        let file = open_metrics_file(&tmp, Access::Write).inspect(|f| {
+        let file = open_metrics_file(&dir, &tmp, Access::Write).inspect(|f| {
             // Blocks allocated now are not allocated (and flushed) when
             // the file replaces the old one.
             let size = current.as_ref().map_or(0, |c| c.text.len());
             let room = i64::try_from(size + 8192).unwrap_or(i64::MAX);
             let _ = fallocate(f, FallocateFlags::FALLOC_FL_KEEP_SIZE, 0, room);
         });
-        Prepared {
-            lock: open_metrics_file(&sibling(path, ".lock"), Access::Lock),
+        Ok(Prepared {
+            lock: open_metrics_file(&dir, &sibling(path, ".lock"), Access::Lock),
             tmp: file.map(|f| (tmp, f)),
             current,
-        }
+            dir,
+        })
     }
 }
 
@@ -352,9 +373,9 @@ struct Current {
 }
 
 impl Current {
-    fn read(path: &Path) -> io::Result<Current> {
+    fn read(dir: &trust::Dir, path: &Path) -> io::Result<Current> {
         let mut text = String::new();
-        let file = match open_metrics_file(path, Access::Read) {
+        let file = match open_metrics_file(dir, path, Access::Read) {
             Ok(mut f) => {
                 let m = f.metadata()?;
                 text.reserve(usize::try_from(m.len()).unwrap_or(0));
@@ -377,7 +398,7 @@ impl Current {
 
     /// Whether the file at `path` is (still) the one read.
     fn is_at(&self, path: &Path) -> bool {
-        match (fs::metadata(path), &self.file) {
+        match (fs::symlink_metadata(path), &self.file) {
             (Ok(m), Some((_, id))) => (m.dev(), m.ino()) == *id,
             (Err(e), None) => e.kind() == io::ErrorKind::NotFound,
             _ => false,
@@ -435,16 +456,17 @@ pub(crate) enum Access {
 }
 
 /// Every file of the metrics is opened here, and only here: the lock, the
-/// metrics file (read), and the temp file renamed over it.
-pub(crate) fn open_metrics_file(path: &Path, access: Access) -> io::Result<File> {
-    let mut o = OpenOptions::new();
-    match access {
-        Access::Lock => o.read(true).write(true).create(true).mode(0o600),
-        Access::Read => o.read(true),
-        Access::Write => o.write(true).create(true).truncate(true).mode(0o644),
+/// metrics file (read), and the temp file renamed over it; each in `dir`
+/// (the checked directory of the metrics file), without following a
+/// symlink, and checked once open (see [`crate::trust`]).
+pub(crate) fn open_metrics_file(dir: &trust::Dir, path: &Path, access: Access) -> io::Result<File> {
+    let how = match access {
+        Access::Lock => Open::new().read().write().create(),
+        Access::Read => Open::new().read().shared(),
+        Access::Write => Open::new().write().create().truncate().shared().mode(0o644),
     };
-    // std opens every file close-on-exec: no delegate inherits one.
-    o.open(path)
+    // Every file is opened close-on-exec: no delegate inherits one.
+    Ok(dir.open_file(path.file_name().unwrap_or_default(), how)?)
 }
 
 /// Take the lock on `file` (the lock file of `path`), waiting up to
@@ -1013,7 +1035,7 @@ mod tests {
         // The next invocation frees it, never writes into it: a reader
         // may still have it open.
         let kept = File::open(&replaced).unwrap();
-        let prepared = Prepared::new(&file);
+        let prepared = Prepared::new(&file).unwrap();
         assert_eq!(
             names(&dir),
             ["m.prom", "m.prom.lock", &format!("m.prom.tmp.{pid}")]

@@ -232,6 +232,8 @@ pub(crate) struct Open {
     /// Group and others may read it (never write): the log and metrics
     /// files. Otherwise they have no permission at all (state files).
     shared: bool,
+    /// Its creation mode (0600 unless set).
+    mode: Option<u32>,
 }
 
 impl Open {
@@ -243,6 +245,7 @@ impl Open {
             truncate: false,
             create: false,
             shared: false,
+            mode: None,
         }
     }
     pub(crate) const fn read(mut self) -> Open {
@@ -263,7 +266,7 @@ impl Open {
         self.truncate = true;
         self
     }
-    /// Created (mode 0600) when missing.
+    /// Created (mode 0600 unless [`Open::mode`]) when missing.
     pub(crate) const fn create(mut self) -> Open {
         self.create = true;
         self
@@ -271,6 +274,12 @@ impl Open {
     /// A file others may read but never write (the log, the metrics).
     pub(crate) const fn shared(mut self) -> Open {
         self.shared = true;
+        self
+    }
+    /// The mode a created file gets (0600 unless set; the metrics file,
+    /// which node_exporter reads: 0644). Never writable by group or others.
+    pub(crate) const fn mode(mut self, mode: u32) -> Open {
+        self.mode = Some(mode & !0o022);
         self
     }
 
@@ -353,7 +362,8 @@ impl Dir {
     /// `how` says, and check what was opened.
     pub(crate) fn open_file(&self, name: &OsStr, how: Open) -> Result<File, Error> {
         let path = self.path.join(name);
-        let fd = match openat(&self.fd, name, how.flags(), Mode::from_bits_truncate(0o600)) {
+        let mode = Mode::from_bits_truncate(how.mode.unwrap_or(0o600));
+        let fd = match openat(&self.fd, name, how.flags(), mode) {
             Ok(fd) => fd,
             Err(Errno::ELOOP) => return Err(Error::new(path, Problem::Symlink)),
             // A FIFO without a reader, opened for writing; a socket.
