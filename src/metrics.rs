@@ -271,17 +271,37 @@ impl Invocation {
             .unwrap_or_else(|| Prepared::new(path))?;
         let increments = self.increments(verb, code, took);
         let (tmp, out) = prepared.tmp?;
-        let _held = lock(prepared.lock?, path)?;
-        // What was read before is used when the file is still the one read
-        // (a file at that path is never changed in place, only replaced).
-        let current = match prepared.current {
-            Ok(c) if c.is_at(path) => c,
-            _ => Current::read(&prepared.dir, path)?,
-        };
+        // The temp file goes on any failure from here on.
+        let written = (|| {
+            let _held = lock(prepared.lock?, path)?;
+            // What was read before is used when the file is still the one
+            // read (a file at that path is never changed in place, only
+            // replaced).
+            let current = match prepared.current {
+                Ok(c) if c.is_at(path) => c,
+                _ => Current::read(&prepared.dir, path)?,
+            };
+            Self::merge_into(out, &current, &increments, path, log)
+                .and_then(|()| replace(&tmp, path))
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    /// Write `current` with `increments` merged into `out`.
+    fn merge_into(
+        out: File,
+        current: &Current,
+        increments: &Increments,
+        path: &Path,
+        log: &Logger,
+    ) -> io::Result<()> {
         let (text, merged) = match &current.index {
             Ok(index) => (
                 current.text.as_str(),
-                Merged::new(&current.text, index, &increments),
+                Merged::new(&current.text, index, increments),
             ),
             Err(why) => {
                 log.warn(
@@ -291,14 +311,10 @@ impl Invocation {
                         path.display()
                     ),
                 );
-                ("", Merged::new("", &Index::default(), &increments))
+                ("", Merged::new("", &Index::default(), increments))
             }
         };
-        let written = write_pieces(out, &merged.pieces(text)).and_then(|()| replace(&tmp, path));
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written
+        write_pieces(out, &merged.pieces(text))
     }
 
     /// This invocation as increments of the file's series.
