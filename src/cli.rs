@@ -302,8 +302,12 @@ impl Report<'_> {
 /// meta-cni goes on without them).
 fn check_paths(conf: &MetaConfig, report: &mut Report<'_>) {
     if conf.attachment_state {
-        for why in state_dir_problems(&conf.state_dir, &conf.name) {
-            report.line(true, format!("stateDir: {why} (docs/security.md)"));
+        for (untrusted, why) in state_dir_problems(&conf.state_dir, &conf.name) {
+            if untrusted {
+                report.line(true, format!("stateDir: {why} (docs/security.md)"));
+            } else {
+                report.line(false, format!("warning: stateDir: {why}"));
+            }
         }
     }
     if let Some(path) = &conf.log_file {
@@ -329,14 +333,19 @@ fn check_paths(conf: &MetaConfig, report: &mut Report<'_>) {
 }
 
 /// Why `state_dir` (the part of it that exists), the network's directory
-/// in it and the state files there would not be trusted, with what it
-/// does. Missing directories are fine: meta-cni makes them, 0700.
-fn state_dir_problems(state_dir: &Path, network: &str) -> Vec<String> {
+/// in it and the state files there would not be trusted, with what
+/// meta-cni does then (`true`), or could not be checked (`false`: run as
+/// another user than root, say). Missing directories are fine: meta-cni
+/// makes them, 0700.
+fn state_dir_problems(state_dir: &Path, network: &str) -> Vec<(bool, String)> {
     let says = |e: trust::Error, then: &str| {
         if e.untrusted() {
-            format!("{e}: {then}")
+            (true, format!("{e}: {then}"))
         } else {
-            format!("cannot check it: {e}")
+            (
+                false,
+                format!("cannot check it (run validate as root): {e}"),
+            )
         }
     };
     let refused = "ADD fails (code 7); DEL, CHECK and GC replay nothing from it";
@@ -352,7 +361,7 @@ fn state_dir_problems(state_dir: &Path, network: &str) -> Vec<String> {
     };
     let mut names: Vec<OsString> = match std::fs::read_dir(dir.path()) {
         Ok(entries) => entries.flatten().map(|e| e.file_name()).collect(),
-        Err(e) => return vec![format!("cannot list {}: {e}", dir.path().display())],
+        Err(e) => return vec![(false, format!("cannot list {}: {e}", dir.path().display()))],
     };
     names.sort();
     names
