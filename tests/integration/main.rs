@@ -22,5 +22,6 @@ mod protocol;
 mod random;
 mod seed;
 mod state;
+mod trust;
 mod verbs;
 mod versions;
