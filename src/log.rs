@@ -177,8 +177,8 @@ impl Logger {
 }
 
 /// How the log file is opened: appended to, created 0600, others may read
-/// it but not write it.
-const LOG: Open = Open::new().append().create().shared();
+/// it but not write it; or the null device.
+const LOG: Open = Open::new().append().create().shared().or_null();
 
 /// The log file at `path`, in a trusted directory, checked once opened
 /// (an untrusted one is an error [`trust::untrusted`] recognises).

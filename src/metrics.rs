@@ -357,8 +357,20 @@ impl Prepared {
     /// An error when the directory cannot be trusted (or checked).
     fn new(path: &Path) -> io::Result<Prepared> {
         let (dir, _) = trust::parent_of(path)?;
+        // A metrics file that is not trusted: nothing is made next to it.
+        // (A second link is also what a writer's replace() makes for a
+        // moment, in a sticky directory: that is looked at again under the
+        // lock.)
+        let current = match Current::read(&dir, path) {
+            Err(e)
+                if trust::untrusted(&e)
+                    .is_some_and(|t| !matches!(t.problem, trust::Problem::Links(_))) =>
+            {
+                return Err(e)
+            }
+            current => current,
+        };
         sweep(path);
-        let current = Current::read(&dir, path);
         let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
         // Left by a killed process with this PID: written by nobody else.
         let _ = fs::remove_file(&tmp);

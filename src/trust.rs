@@ -26,7 +26,7 @@
 //!   metrics files), and, in a directory others can write (sticky), with no
 //!   other hard link (a link to a file root owns elsewhere, made there by
 //!   someone else, is not ours to write). `O_TRUNC` is applied only after
-//!   the check. The null device is accepted where a log or metrics file is
+//!   the check. The null device is accepted as the log file
 //!   (`"logFile": "/dev/null"`).
 //!
 //! Nothing is cached across invocations: the check costs one `openat` and
@@ -232,6 +232,8 @@ pub(crate) struct Open {
     /// Group and others may read it (never write): the log and metrics
     /// files. Otherwise they have no permission at all (state files).
     shared: bool,
+    /// The null device passes too (the log: `"logFile": "/dev/null"`).
+    null: bool,
     /// Its creation mode (0600 unless set).
     mode: Option<u32>,
 }
@@ -245,6 +247,7 @@ impl Open {
             truncate: false,
             create: false,
             shared: false,
+            null: false,
             mode: None,
         }
     }
@@ -274,6 +277,11 @@ impl Open {
     /// A file others may read but never write (the log, the metrics).
     pub(crate) const fn shared(mut self) -> Open {
         self.shared = true;
+        self
+    }
+    /// The null device passes too: it keeps nothing (the log file).
+    pub(crate) const fn or_null(mut self) -> Open {
+        self.null = true;
         self
     }
     /// The mode a created file gets (0600 unless set; the metrics file,
@@ -371,7 +379,7 @@ impl Dir {
             Err(e) => return Err(Error::io(path, e)),
         };
         let st = fstat(&fd).map_err(|e| Error::io(&path, e))?;
-        self.check_file(&st, how.shared)
+        self.check_file(&st, how.shared, how.null)
             .map_err(|p| Error::new(&path, p))?;
         let file = File::from(fd);
         if how.truncate && is(&st, SFlag::S_IFREG) {
@@ -392,13 +400,13 @@ impl Dir {
         if is(&st, SFlag::S_IFLNK) {
             return Err(Error::new(path, Problem::Symlink));
         }
-        self.check_file(&st, shared)
+        self.check_file(&st, shared, false)
             .map_err(|p| Error::new(&path, p))?;
         Ok(true)
     }
 
-    fn check_file(&self, st: &FileStat, shared: bool) -> Result<(), Problem> {
-        if shared && is(st, SFlag::S_IFCHR) && st.st_rdev == makedev(1, 3) {
+    fn check_file(&self, st: &FileStat, shared: bool, null: bool) -> Result<(), Problem> {
+        if null && is(st, SFlag::S_IFCHR) && st.st_rdev == makedev(1, 3) {
             return Ok(()); // the null device: it keeps nothing
         }
         if !is(st, SFlag::S_IFREG) {
@@ -740,13 +748,15 @@ mod tests {
     }
 
     #[test]
-    fn the_null_device_is_a_log_file_but_no_state_file() {
+    fn the_null_device_is_a_log_file_but_nothing_else() {
         let (d, name) = parent_of(Path::new("/dev/null")).unwrap();
         assert!(d
-            .open_file(name, Open::new().append().create().shared())
+            .open_file(name, Open::new().append().create().shared().or_null())
             .is_ok());
-        let e = d.open_file(name, Open::new().read()).unwrap_err();
-        assert_eq!(e.to_string(), "/dev/null is not a regular file");
+        for how in [Open::new().read(), Open::new().read().shared()] {
+            let e = d.open_file(name, how).unwrap_err();
+            assert_eq!(e.to_string(), "/dev/null is not a regular file");
+        }
         // parent_of names what is missing.
         let e = parent_of(Path::new("/nonexistent-meta-cni/x.log")).unwrap_err();
         assert!(!e.untrusted());
