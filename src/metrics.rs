@@ -21,8 +21,9 @@
 //! earlier invocations replaced. Freeing a file's blocks is the expensive
 //! part of replacing it (about half a millisecond on ext4 mounted with
 //! `discard`), so the old file lives on, linked as `<metricsFile>.old.<pid>`,
-//! until a later invocation frees it; a file that was the metrics file is
-//! never written again, so a reader that still has it open reads it whole.
+//! until a later invocation frees it (not an ADD, unless many wait: see
+//! [`Invocation::prepare`]); a file that was the metrics file is never
+//! written again, so a reader that still has it open reads it whole.
 //! Nothing here ever fails the CNI operation.
 //!
 //! The files are used only in a directory that passes [`crate::trust`]'s
@@ -219,11 +220,14 @@ impl Invocation {
     /// Start preparing, on a helper thread, the files the write at the end
     /// needs (see the module's description), so that it overlaps with the
     /// delegates. Without it, [`Invocation::write`] prepares them itself.
-    pub(crate) fn prepare(&self, path: &Path) {
+    /// `add`: the invocation is an ADD, which a container's start waits
+    /// for; it leaves the files earlier writes replaced to the next
+    /// invocation that is not an ADD, unless [`FREE_ON_ADD`] of them wait.
+    pub(crate) fn prepare(&self, path: &Path, add: bool) {
         let path = path.to_path_buf();
         let started = std::thread::Builder::new()
             .name("metrics-prepare".into())
-            .spawn(move || Prepared::new(&path));
+            .spawn(move || Prepared::new(&path, add));
         if let Ok(handle) = started {
             *self.prepared.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         }
@@ -268,7 +272,7 @@ impl Invocation {
             .take();
         let prepared = pending
             .and_then(|h| h.join().ok())
-            .unwrap_or_else(|| Prepared::new(path))?;
+            .unwrap_or_else(|| Prepared::new(path, false))?;
         let increments = self.increments(verb, code, took);
         let (tmp, out) = prepared.tmp?;
         // The temp file goes on any failure from here on.
@@ -355,7 +359,7 @@ struct Prepared {
 
 impl Prepared {
     /// An error when the directory cannot be trusted (or checked).
-    fn new(path: &Path) -> io::Result<Prepared> {
+    fn new(path: &Path, add: bool) -> io::Result<Prepared> {
         let (dir, _) = trust::parent_of(path)?;
         // A metrics file that is not trusted: nothing is made next to it.
         // (A second link is also what a writer's replace() makes for a
@@ -370,7 +374,7 @@ impl Prepared {
             }
             current => current,
         };
-        sweep(path);
+        sweep(path, if add { FREE_ON_ADD } else { 1 });
         let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
         // Left by a killed process with this PID: written by nobody else.
         let _ = fs::remove_file(&tmp);
@@ -434,10 +438,17 @@ impl Current {
     }
 }
 
-/// Free what earlier invocations left next to the metrics file: the files
-/// they replaced (`.old.<pid>`), and the temp files of processes that are
-/// gone (`.tmp.<pid>`).
-fn sweep(path: &Path) {
+/// How many replaced files an ADD lets wait before it frees them (see
+/// [`Invocation::prepare`]): freeing a file's blocks is the slow part of
+/// replacing it, and on a small machine it slows the delegates running
+/// meanwhile.
+const FREE_ON_ADD: usize = 8;
+
+/// Free what earlier invocations left next to the metrics file, when at
+/// least `at_least` such files wait: the files they replaced
+/// (`.old.<pid>`), and the temp files of processes that are gone
+/// (`.tmp.<pid>`).
+fn sweep(path: &Path, at_least: usize) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return;
     };
@@ -445,20 +456,26 @@ fn sweep(path: &Path) {
         return;
     };
     let name = name.to_string_lossy();
-    for e in entries.flatten() {
-        let file = e.file_name();
-        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(name.as_ref())) else {
-            continue;
-        };
-        let stale = match (rest.strip_prefix(".old."), rest.strip_prefix(".tmp.")) {
-            (Some(pid), _) => pid.parse::<u32>().is_ok(),
-            (_, Some(pid)) => pid
-                .parse::<u32>()
-                .is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists()),
-            _ => false,
-        };
-        if stale {
-            let _ = fs::remove_file(e.path());
+    let stale: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let file = e.file_name();
+            let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(name.as_ref())) else {
+                return false;
+            };
+            match (rest.strip_prefix(".old."), rest.strip_prefix(".tmp.")) {
+                (Some(pid), _) => pid.parse::<u32>().is_ok(),
+                (_, Some(pid)) => pid
+                    .parse::<u32>()
+                    .is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists()),
+                _ => false,
+            }
+        })
+        .map(|e| e.path())
+        .collect();
+    if stale.len() >= at_least {
+        for p in stale {
+            let _ = fs::remove_file(p);
         }
     }
 }
@@ -1010,7 +1027,7 @@ mod tests {
         for i in 0..3 {
             let inv = invocation();
             if i > 0 {
-                inv.prepare(&file);
+                inv.prepare(&file, false);
             }
             inv.write(&file, "ADD", 7, Duration::from_millis(40), &log);
         }
@@ -1063,7 +1080,7 @@ mod tests {
         // The next invocation frees it, never writes into it: a reader
         // may still have it open.
         let kept = File::open(&replaced).unwrap();
-        let prepared = Prepared::new(&file).unwrap();
+        let prepared = Prepared::new(&file, false).unwrap();
         assert_eq!(
             names(&dir),
             ["m.prom", "m.prom.lock", &format!("m.prom.tmp.{pid}")]
@@ -1072,6 +1089,33 @@ mod tests {
         (&kept).read_to_string(&mut still).unwrap();
         assert_eq!(still, before);
         drop(prepared);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_add_leaves_replaced_files_to_others_until_eight_wait() {
+        let dir = tmp("free");
+        let file = dir.join("m.prom");
+        invocation().write(
+            &file,
+            "ADD",
+            0,
+            Duration::ZERO,
+            &Logger::stderr(LogLevel::Error),
+        );
+        let old = |n: u32| dir.join(format!("m.prom.old.{}", 4_000_000 + n));
+        let waiting = || (0..8).filter(|n| old(*n).exists()).count();
+        for n in 0..7 {
+            fs::write(old(n), "x").unwrap();
+        }
+        drop(Prepared::new(&file, true));
+        assert_eq!(waiting(), 7, "an ADD left them");
+        fs::write(old(7), "x").unwrap();
+        drop(Prepared::new(&file, true));
+        assert_eq!(waiting(), 0, "eight wait: an ADD frees them");
+        fs::write(old(0), "x").unwrap();
+        drop(Prepared::new(&file, false));
+        assert_eq!(waiting(), 0, "any other command frees them");
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1178,7 +1222,7 @@ mod tests {
     #[test]
     fn an_unwritable_place_is_a_warning_not_a_failure() {
         let inv = invocation();
-        inv.prepare(Path::new("/nonexistent/dir/m.prom"));
+        inv.prepare(Path::new("/nonexistent/dir/m.prom"), true);
         inv.write(
             Path::new("/nonexistent/dir/m.prom"),
             "ADD",

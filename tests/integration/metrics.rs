@@ -393,7 +393,8 @@ fn every_increment_counts_under_48_concurrent_add_del_pairs() {
     assert!(replaced.len() <= PAIRS * 2, "{replaced:?}");
     let mut next = s.env.clone();
     next.insert("CNI_CONTAINERID".into(), "after".into());
-    next.insert("CNI_COMMAND".into(), "ADD".into());
+    // (a DEL: an ADD lets up to eight wait)
+    next.insert("CNI_COMMAND".into(), "DEL".into());
     let mut c = conf.clone();
     c["stateDir"] = json!(s.state_dir());
     let r = run_bin(
