@@ -46,8 +46,7 @@ use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Upper bounds (seconds) of the duration histograms' buckets: a no-op
@@ -142,7 +141,7 @@ pub(crate) struct Invocation {
     on: AtomicBool,
     seen: Mutex<Seen>,
     /// The files for the write at the end, being prepared.
-    prepared: Mutex<Option<JoinHandle<io::Result<Prepared>>>>,
+    prepared: Mutex<Option<Arc<Slot>>>,
 }
 
 impl Invocation {
@@ -225,11 +224,15 @@ impl Invocation {
     /// invocation that is not an ADD, unless [`FREE_ON_ADD`] of them wait.
     pub(crate) fn prepare(&self, path: &Path, add: bool) {
         let path = path.to_path_buf();
+        let slot = Arc::new(Slot::default());
+        let fill = Fill(Arc::clone(&slot));
+        // Not joined (joining a thread costs its stack's unmapping on the
+        // caller's time): it hands its result over in `slot`.
         let started = std::thread::Builder::new()
             .name("metrics-prepare".into())
-            .spawn(move || Prepared::new(&path, add));
-        if let Ok(handle) = started {
-            *self.prepared.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+            .spawn(move || fill.put(Prepared::new(&path, add)));
+        if started.is_ok() {
+            *self.prepared.lock().unwrap_or_else(|e| e.into_inner()) = Some(slot);
         }
     }
 
@@ -271,7 +274,7 @@ impl Invocation {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let prepared = pending
-            .and_then(|h| h.join().ok())
+            .and_then(|slot| slot.take())
             .unwrap_or_else(|| Prepared::new(path, false))?;
         let increments = self.increments(verb, code, took);
         let (tmp, out) = prepared.tmp?;
@@ -342,6 +345,61 @@ impl Invocation {
             }
         }
         inc
+    }
+}
+
+/// Where the helper thread leaves what it prepared.
+#[derive(Debug, Default)]
+struct Slot {
+    done: Mutex<Option<io::Result<Prepared>>>,
+    ready: Condvar,
+}
+
+impl Slot {
+    /// What the helper prepared, waiting for it if need be (`None` if it
+    /// gave nothing within [`LOCK_WAIT`], or died).
+    fn take(&self) -> Option<io::Result<Prepared>> {
+        let until = Instant::now() + LOCK_WAIT;
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(p) = done.take() {
+                return Some(p);
+            }
+            let left = until.checked_duration_since(Instant::now())?;
+            done = self
+                .ready
+                .wait_timeout(done, left)
+                .map(|(d, _)| d)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+}
+
+/// The helper's end of a [`Slot`]: filled with its result, or with an
+/// error if it dies first.
+struct Fill(Arc<Slot>);
+
+impl Fill {
+    fn put(self, prepared: io::Result<Prepared>) {
+        self.set(prepared);
+    }
+
+    fn set(&self, prepared: io::Result<Prepared>) {
+        let mut done = self.0.done.lock().unwrap_or_else(|e| e.into_inner());
+        if done.is_none() {
+            *done = Some(prepared);
+        }
+        self.0.ready.notify_all();
+    }
+}
+
+impl Drop for Fill {
+    fn drop(&mut self) {
+        // After `put` the slot is taken or full: this changes nothing.
+        let empty = self.0.done.lock().map_or(true, |d| d.is_none());
+        if empty && std::thread::panicking() {
+            self.set(Err(io::Error::other("the prepare thread failed")));
+        }
     }
 }
 
