@@ -12,6 +12,15 @@
 //! is written to a temp file renamed over it. So concurrent invocations
 //! never lose an increment, and a reader always sees a complete file.
 //!
+//! Replacing a file is what costs (new file, blocks, freeing the old one),
+//! so an ADD that comes less than [`FOLD_EVERY`] after the file was written
+//! does not: under the same lock it appends its increments, one line per
+//! series, to the pending log `<metricsFile>.pending`, and the next
+//! rewrite (any other command, or an ADD that comes later) adds the log in
+//! and removes it. The rewritten file's first line names the log and how
+//! much of it was added, so a log that a killed meta-cni left behind after
+//! adding it is never added twice.
+//!
 //! What is slow is done while the delegates run, on a helper thread
 //! ([`Invocation::prepare`]): reading and indexing the file (used at the
 //! end when it is still the file at the path, as it is unless another
@@ -60,6 +69,11 @@ const BUCKETS: [&str; 13] = [
 const BOUNDS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
+
+/// An ADD that comes less than this after the metrics file was written
+/// adds its numbers to the pending log instead of rewriting the file (see
+/// [`Invocation::prepare`]).
+const FOLD_EVERY: Duration = Duration::from_secs(1);
 
 /// How long an invocation waits for the metrics file's lock before it
 /// gives its numbers up (with a warning). Holders keep it for well under
@@ -142,6 +156,9 @@ pub(crate) struct Invocation {
     seen: Mutex<Seen>,
     /// The files for the write at the end, being prepared.
     prepared: Mutex<Option<Arc<Slot>>>,
+    /// The write at the end appends to the pending log (an ADD soon after
+    /// the file was written).
+    append: AtomicBool,
 }
 
 impl Invocation {
@@ -216,13 +233,28 @@ impl Invocation {
         self.seen().calls.clone()
     }
 
-    /// Start preparing, on a helper thread, the files the write at the end
-    /// needs (see the module's description), so that it overlaps with the
-    /// delegates. Without it, [`Invocation::write`] prepares them itself.
-    /// `add`: the invocation is an ADD, which a container's start waits
-    /// for; it leaves the files earlier writes replaced to the next
-    /// invocation that is not an ADD, unless [`FREE_ON_ADD`] of them wait.
+    /// Decide how this invocation's numbers are written, and start
+    /// preparing what that needs. `add`: the invocation is an ADD, which a
+    /// container's start waits for. An ADD that comes less than
+    /// [`FOLD_EVERY`] after the file was last written only appends its
+    /// numbers to the pending log (`<metricsFile>.pending`), which the
+    /// next write of the file adds in: any other command, or an ADD that
+    /// comes later. Otherwise the files the write needs are prepared on a
+    /// helper thread (see the module's description), so that it overlaps
+    /// with the delegates; an ADD leaves the files earlier writes replaced
+    /// to the next invocation that is not an ADD, unless [`FREE_ON_ADD`]
+    /// of them wait. Without this, [`Invocation::write`] rewrites the file
+    /// and prepares what it needs itself.
     pub(crate) fn prepare(&self, path: &Path, add: bool) {
+        let recent = fs::symlink_metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < FOLD_EVERY);
+        if add && recent {
+            self.append.store(true, Ordering::Relaxed);
+            return;
+        }
         let path = path.to_path_buf();
         let slot = Arc::new(Slot::default());
         let fill = Fill(Arc::clone(&slot));
@@ -240,6 +272,11 @@ impl Invocation {
     /// `took`, to the metrics file at `path`. Problems are logged, never
     /// returned: metrics must not fail the operation.
     pub(crate) fn write(&self, path: &Path, verb: &str, code: u32, took: Duration, log: &Logger) {
+        let appended = self.append.load(Ordering::Relaxed)
+            && self.append_pending(path, verb, code, took).is_ok();
+        if appended {
+            return;
+        }
         if let Err(e) = self.update(path, verb, code, took, log) {
             match trust::untrusted(&e) {
                 Some(t) => log.warn(
@@ -276,7 +313,7 @@ impl Invocation {
         let prepared = pending
             .and_then(|slot| slot.take())
             .unwrap_or_else(|| Prepared::new(path, false))?;
-        let increments = self.increments(verb, code, took);
+        let mut increments = self.increments(verb, code, took);
         let (tmp, out) = prepared.tmp?;
         // The temp file goes on any failure from here on.
         let written = (|| {
@@ -288,8 +325,17 @@ impl Invocation {
                 Ok(c) if c.is_at(path) => c,
                 _ => Current::read(&prepared.dir, path)?,
             };
-            Self::merge_into(out, &current, &increments, path, log)
-                .and_then(|()| replace(&tmp, path))
+            let folded = current.index.as_ref().ok().and_then(|i| i.folded.clone());
+            let pending = Pending::read(&prepared.dir, path, folded, log)?;
+            increments.absorb(pending.increments);
+            Self::merge_into(out, &current, &increments, pending.marker, path, log)
+                .and_then(|()| replace(&tmp, path))?;
+            // Added in: the log goes (the marker in the file covers a
+            // meta-cni killed before this).
+            if pending.read {
+                let _ = fs::remove_file(sibling(path, ".pending"));
+            }
+            Ok(())
         })();
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -297,15 +343,43 @@ impl Invocation {
         written
     }
 
+    /// Append this invocation's numbers to the pending log, under the lock.
+    fn append_pending(&self, path: &Path, verb: &str, code: u32, took: Duration) -> io::Result<()> {
+        let (dir, _) = trust::parent_of(path)?;
+        let _held = lock(
+            open_metrics_file(&dir, &sibling(path, ".lock"), Access::Lock)?,
+            path,
+        )?;
+        let mut log = open_metrics_file(&dir, &sibling(path, ".pending"), Access::Append)?;
+        let mut lines = String::new();
+        if log.metadata()?.len() == 0 {
+            // A new log: named, so that a marker of another log (whose
+            // inode this one may have been given) never applies to it.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let _ = writeln!(
+                lines,
+                "{LOG_HEADER}{}-{}",
+                std::process::id(),
+                now.as_nanos()
+            );
+        }
+        lines.push_str(&self.increments(verb, code, took).to_pending());
+        // One write: whole lines.
+        io::Write::write_all(&mut log, lines.as_bytes())
+    }
+
     /// Write `current` with `increments` merged into `out`.
     fn merge_into(
         out: File,
         current: &Current,
         increments: &Increments,
+        marker: Option<Folded>,
         path: &Path,
         log: &Logger,
     ) -> io::Result<()> {
-        let (text, merged) = match &current.index {
+        let (text, mut merged) = match &current.index {
             Ok(index) => (
                 current.text.as_str(),
                 Merged::new(&current.text, index, increments),
@@ -321,6 +395,13 @@ impl Invocation {
                 ("", Merged::new("", &Index::default(), increments))
             }
         };
+        let at = current
+            .index
+            .as_ref()
+            .ok()
+            .and_then(|i| i.marker.clone())
+            .unwrap_or(0..0);
+        merged.mark(at, marker);
         write_pieces(out, &merged.pieces(text))
     }
 
@@ -556,6 +637,8 @@ pub(crate) enum Access {
     /// metrics file: created empty, 0644 (node_exporter often runs as
     /// another user, e.g. Debian's as `prometheus`).
     Write,
+    /// The pending log, appended to (created 0600).
+    Append,
 }
 
 /// Every file of the metrics is opened here, and only here: the lock, the
@@ -567,6 +650,7 @@ pub(crate) fn open_metrics_file(dir: &trust::Dir, path: &Path, access: Access) -
         Access::Lock => Open::new().read().write().create(),
         Access::Read => Open::new().read().shared(),
         Access::Write => Open::new().write().create().truncate().shared().mode(0o644),
+        Access::Append => Open::new().append().create(),
     };
     // Every file is opened close-on-exec: no delegate inherits one.
     Ok(dir.open_file(path.file_name().unwrap_or_default(), how)?)
@@ -696,6 +780,77 @@ impl Increments {
         });
     }
 
+    /// Add `other`'s series to these.
+    fn absorb(&mut self, other: Increments) {
+        for (f, labels, gain) in other.0 {
+            self.add(f, labels, |g| {
+                g.count += gain.count;
+                g.sum += gain.sum;
+                for (b, n) in g.buckets.iter_mut().zip(gain.buckets) {
+                    *b += n;
+                }
+            });
+        }
+    }
+
+    /// These series as lines of the pending log: `C <family> <count>
+    /// <labels>` for a counter, `H <family> <count> <sum> <bucket,...>
+    /// <labels>` for a histogram (the labels last: they may hold spaces).
+    fn to_pending(&self) -> String {
+        let mut out = String::new();
+        for (f, labels, g) in &self.0 {
+            let _ = if f.histogram() {
+                let buckets: Vec<String> = g.buckets.iter().map(u64::to_string).collect();
+                writeln!(
+                    out,
+                    "H {} {} {} {} {labels}",
+                    f.name(),
+                    g.count,
+                    g.sum,
+                    buckets.join(",")
+                )
+            } else {
+                writeln!(out, "C {} {} {labels}", f.name(), g.count)
+            };
+        }
+        out
+    }
+
+    /// One line of the pending log into these series.
+    fn take_pending(&mut self, line: &str) -> Option<()> {
+        let (kind, rest) = line.split_once(' ')?;
+        let (name, rest) = rest.split_once(' ')?;
+        let f = Family::ALL.into_iter().find(|f| f.name() == name)?;
+        let (count, rest) = rest.split_once(' ')?;
+        let count: u64 = count.parse().ok()?;
+        match (kind, f.histogram()) {
+            ("C", false) => self.add(f, rest.to_string(), |g| g.count += count),
+            ("H", true) => {
+                let (sum, rest) = rest.split_once(' ')?;
+                let (buckets, labels) = rest.split_once(' ')?;
+                let sum: f64 = sum
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
+                let buckets: Vec<u64> = buckets
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .ok()?;
+                let buckets: [u64; BUCKETS.len()] = buckets.try_into().ok()?;
+                self.add(f, labels.to_string(), |g| {
+                    g.count += count;
+                    g.sum += sum;
+                    for (b, n) in g.buckets.iter_mut().zip(buckets) {
+                        *b += n;
+                    }
+                });
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
     fn observe(&mut self, family: Family, values: &[&str], took: Duration) {
         let secs = took.as_secs_f64();
         self.add(family, label_text(family.labels(), values), |g| {
@@ -705,6 +860,117 @@ impl Increments {
             g.count += 1;
             g.sum += secs;
         });
+    }
+}
+
+/// The first line of a metrics file that has added in a pending log: how
+/// much of which log (`<log name> <bytes>`), so that a log a killed
+/// meta-cni left after adding it in is not added twice.
+const FOLDED: &str = "# meta-cni added pending log ";
+
+/// The first line of a pending log: its name, unique (`<pid>-<ns>`).
+const LOG_HEADER: &str = "# pending log ";
+
+/// A pending log's name and how many of its bytes were added in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Folded {
+    log: String,
+    len: u64,
+}
+
+impl Folded {
+    fn parse(text: &str) -> Option<Folded> {
+        let (log, len) = text.split_once(' ')?;
+        let ok = !log.is_empty() && log.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+        ok.then(|| {
+            Some(Folded {
+                log: log.to_string(),
+                len: len.parse().ok()?,
+            })
+        })?
+    }
+
+    fn line(&self) -> String {
+        format!("{FOLDED}{} {}\n", self.log, self.len)
+    }
+}
+
+/// The pending log, read for adding in: its series, and the marker of
+/// what was read (`None` when there is no log).
+struct Pending {
+    increments: Increments,
+    marker: Option<Folded>,
+    /// Whether there was a log.
+    read: bool,
+}
+
+impl Pending {
+    /// Read the log next to `path`, from where `folded` says an earlier
+    /// write stopped when it is the same log. Lines that do not parse are
+    /// left out, with a warning.
+    fn read(
+        dir: &trust::Dir,
+        path: &Path,
+        folded: Option<Folded>,
+        log: &Logger,
+    ) -> io::Result<Pending> {
+        let name = sibling(path, ".pending");
+        let mut file = match open_metrics_file(dir, &name, Access::Read) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Pending {
+                    increments: Increments::default(),
+                    marker: None,
+                    read: false,
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let name = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix(LOG_HEADER))
+            .unwrap_or("")
+            .to_string();
+        let skip = folded
+            .filter(|f| f.log == name && !name.is_empty())
+            .map_or(0, |f| usize::try_from(f.len).unwrap_or(usize::MAX));
+        let mut increments = Increments::default();
+        let mut bad = 0;
+        // Only whole lines: a write cut short (a full disk) is left out.
+        let rest = text.get(skip..).unwrap_or("");
+        let whole = rest.rfind('\n').map_or("", |end| &rest[..end]);
+        for line in whole.lines() {
+            if line.starts_with(LOG_HEADER) {
+                continue;
+            }
+            if increments.take_pending(line).is_none() {
+                bad += 1;
+            }
+        }
+        if bad > 0 {
+            log.warn(
+                "",
+                format_args!(
+                    "metricsFile {}: {bad} line(s) of its pending log are not meta-cni's: left out",
+                    path.display()
+                ),
+            );
+        }
+        // A log without a name (cut short before its first line) is added
+        // in whole, once: it goes right after.
+        let marker = (!name.is_empty()).then(|| Folded {
+            log: name,
+            len: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+        });
+        Ok(Pending {
+            increments,
+            marker,
+            read: true,
+        })
     }
 }
 
@@ -730,6 +996,10 @@ struct HistogramSpans {
 struct Index {
     series: HashMap<(Family, String), Spans>,
     family_end: [Option<usize>; 5],
+    /// The first line's record of the pending log added in (see
+    /// [`Pending`]), and where that line is.
+    folded: Option<Folded>,
+    marker: Option<Range<usize>>,
 }
 
 impl Index {
@@ -753,6 +1023,15 @@ impl Index {
             at += line.len();
             let line = &line[..line.len() - 1];
             let here = || format!("line {}", n + 1);
+            if let Some(rest) = line.strip_prefix(FOLDED) {
+                if n > 0 {
+                    return Err(format!("{}: an unexpected comment", here()));
+                }
+                index.folded =
+                    Some(Folded::parse(rest).ok_or_else(|| format!("{}: a bad comment", here()))?);
+                index.marker = Some(start..at);
+                continue;
+            }
             if let Some(rest) = line.strip_prefix("# HELP ") {
                 let f = Family::ALL
                     .get(next)
@@ -923,6 +1202,16 @@ impl Merged {
             }
         }
         m
+    }
+
+    /// Replace the text at `at` (the old marker line, or nothing at the
+    /// start) with the marker of the pending log added in, if any.
+    fn mark(&mut self, at: Range<usize>, folded: Option<Folded>) {
+        let line = folded.map_or_else(String::new, |f| f.line());
+        if at.is_empty() && line.is_empty() {
+            return;
+        }
+        self.edits.insert(0, (at, line));
     }
 
     /// The new file, piece by piece.
@@ -1175,6 +1464,94 @@ mod tests {
         drop(Prepared::new(&file, false));
         assert_eq!(waiting(), 0, "any other command frees them");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_add_soon_after_a_write_goes_to_the_pending_log_which_the_next_write_adds_in_once() {
+        let dir = tmp("pending");
+        let file = dir.join("m.prom");
+        let log = Logger::stderr(LogLevel::Error);
+        let ops = |text: &str, verb: &str| -> u64 {
+            let key = format!("meta_cni_operations_total{{verb=\"{verb}\",code=\"0\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(key.as_str()))
+                .map_or(0, |n| n.parse().unwrap())
+        };
+        invocation().write(&file, "DEL", 0, Duration::ZERO, &log);
+        let first = fs::read_to_string(&file).unwrap();
+        // Two ADDs right after: appended, the file as it was.
+        for _ in 0..2 {
+            let add = invocation();
+            add.prepare(&file, true);
+            add.write(&file, "ADD", 0, Duration::from_millis(2), &log);
+        }
+        assert_eq!(fs::read_to_string(&file).unwrap(), first);
+        let pending = fs::read_to_string(dir.join("m.prom.pending")).unwrap();
+        assert!(pending.starts_with(LOG_HEADER), "{pending}");
+        // The next write that is not an ADD adds them in, and the log goes.
+        let del = invocation();
+        del.prepare(&file, false);
+        del.write(&file, "DEL", 0, Duration::ZERO, &log);
+        let text = fs::read_to_string(&file).unwrap();
+        assert_eq!((ops(&text, "ADD"), ops(&text, "DEL")), (2, 2));
+        assert!(text.starts_with(FOLDED), "{text}");
+        assert!(Index::parse(&text).is_ok());
+        assert!(!dir.join("m.prom.pending").exists());
+        // A meta-cni killed after the file took the log in, before the log
+        // went: the next write adds only what came after.
+        let header = pending.lines().next().unwrap();
+        let name = header.strip_prefix(LOG_HEADER).unwrap();
+        let mut one = Increments::default();
+        one.count(Family::Operations, &["ADD", "0"]);
+        fs::write(
+            dir.join("m.prom.pending"),
+            format!("{pending}{}", one.to_pending()),
+        )
+        .unwrap();
+        let marked = text.replacen(
+            text.lines().next().unwrap(),
+            &format!("{FOLDED}{name} {}", pending.len()),
+            1,
+        );
+        fs::write(&file, &marked).unwrap();
+        let del = invocation();
+        del.write(&file, "DEL", 0, Duration::ZERO, &log);
+        let text = fs::read_to_string(&file).unwrap();
+        assert_eq!((ops(&text, "ADD"), ops(&text, "DEL")), (3, 3));
+        // Another log (a new one, maybe with the old one's inode): whole.
+        fs::write(
+            dir.join("m.prom.pending"),
+            format!("{LOG_HEADER}1-2\n{}", one.to_pending()),
+        )
+        .unwrap();
+        invocation().write(&file, "DEL", 0, Duration::ZERO, &log);
+        let text = fs::read_to_string(&file).unwrap();
+        assert_eq!((ops(&text, "ADD"), ops(&text, "DEL")), (4, 4));
+        // Lines that are not ours are left out; the rest counts.
+        fs::write(
+            dir.join("m.prom.pending"),
+            format!(
+                "{LOG_HEADER}3-4\nC nonsense 1 x\nH {} 1 x 1 {{}}\n{}",
+                Family::OperationSeconds.name(),
+                one.to_pending()
+            ),
+        )
+        .unwrap();
+        invocation().write(&file, "DEL", 0, Duration::ZERO, &log);
+        let text = fs::read_to_string(&file).unwrap();
+        assert_eq!(ops(&text, "ADD"), 5);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pending_lines_round_trip() {
+        let inv = invocation();
+        let inc = inv.increments("ADD", 0, Duration::from_millis(7));
+        let mut back = Increments::default();
+        for line in inc.to_pending().lines() {
+            back.take_pending(line).unwrap();
+        }
+        assert_eq!(back.0, inc.0);
     }
 
     #[test]
