@@ -184,8 +184,8 @@ const LOG: Open = Open::new().append().create().shared().or_null();
 /// (an untrusted one is an error [`trust::untrusted`] recognises).
 fn open_log(path: &Path, max_bytes: u64) -> std::io::Result<File> {
     let (dir, name) = trust::parent_of(path)?;
-    let f = dir.open_file(name, LOG)?;
-    if f.metadata()?.len() < max_bytes {
+    let (f, st) = dir.open_file_stat(name, LOG)?;
+    if u64::try_from(st.st_size).unwrap_or(0) < max_bytes {
         return Ok(f);
     }
     // Over the cap: rotate under an exclusive lock so that only one of

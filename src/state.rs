@@ -490,11 +490,11 @@ impl Store {
         // The directories are made the first time only.
         let dir = self.made()?;
         let open = |how: Open| {
-            dir.open_file(name(&lock_path), how)
+            dir.open_file_stat(name(&lock_path), how)
                 .map_err(io::Error::from)
         };
         loop {
-            let f = match open(READ.write()) {
+            let (f, st) = match open(READ.write()) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // A new attachment: its lock file is a spare one if
                     // there is one (creating a file costs ~0.3 ms here when
@@ -508,8 +508,7 @@ impl Store {
                 Ok(held) => {
                     // The holder before us may have removed the file: only a
                     // lock on the file that is still at the path counts.
-                    let same = fs::symlink_metadata(&lock_path).map(|m| m.ino()).ok()
-                        == held.metadata().map(|m| m.ino()).ok();
+                    let same = fs::symlink_metadata(&lock_path).is_ok_and(|m| m.ino() == st.st_ino);
                     if same {
                         return Ok(Some(Lock {
                             file: held,

@@ -41,11 +41,13 @@ use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
 /// The user every trusted file and directory below the ancestors belongs
-/// to: meta-cni's effective uid (root on a node).
+/// to: meta-cni's effective uid (root on a node), asked once per process.
 pub(crate) fn euid() -> u32 {
-    nix::unistd::geteuid().as_raw()
+    static EUID: OnceLock<u32> = OnceLock::new();
+    *EUID.get_or_init(|| nix::unistd::geteuid().as_raw())
 }
 
 /// What is wrong with a path, or why it could not be checked.
@@ -325,8 +327,9 @@ impl Dir {
     pub(crate) fn open(path: &Path, create: bool, last: Last) -> Result<Option<Dir>, Error> {
         let euid = euid();
         let path = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
-        let root = File::open("/").map_err(|e| Error::io("/", e))?;
-        let mut fd = OwnedFd::from(root);
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let mut fd = openat(nix::fcntl::AT_FDCWD, "/", flags, Mode::empty())
+            .map_err(|e| Error::io("/", e))?;
         let mut shared = {
             let st = fstat(&fd).map_err(|e| Error::io("/", e))?;
             check_dir(&st, Last::Shared, euid).map_err(|p| Error::new("/", p))?
@@ -369,6 +372,16 @@ impl Dir {
     /// Open the file `name` (one path component) in this directory as
     /// `how` says, and check what was opened.
     pub(crate) fn open_file(&self, name: &OsStr, how: Open) -> Result<File, Error> {
+        self.open_file_stat(name, how).map(|(f, _)| f)
+    }
+
+    /// [`Dir::open_file`], with what `fstat` said of the file when it was
+    /// checked (its size and inode, without asking again).
+    pub(crate) fn open_file_stat(
+        &self,
+        name: &OsStr,
+        how: Open,
+    ) -> Result<(File, FileStat), Error> {
         let path = self.path.join(name);
         let mode = Mode::from_bits_truncate(how.mode.unwrap_or(0o600));
         let fd = match openat(&self.fd, name, how.flags(), mode) {
@@ -382,10 +395,12 @@ impl Dir {
         self.check_file(&st, how.shared, how.null)
             .map_err(|p| Error::new(&path, p))?;
         let file = File::from(fd);
-        if how.truncate && is(&st, SFlag::S_IFREG) {
+        let mut st = st;
+        if how.truncate && is(&st, SFlag::S_IFREG) && st.st_size != 0 {
             file.set_len(0).map_err(|e| Error::io(&path, e))?;
+            st.st_size = 0;
         }
-        Ok(file)
+        Ok((file, st))
     }
 
     /// Check the entry `name` without opening it (as [`Dir::open_file`]
