@@ -321,7 +321,7 @@ fn check_paths(conf: &MetaConfig, report: &mut Report<'_>) {
         }
     }
     if let Some(path) = &conf.metrics_file {
-        for why in file_problems(path, &[".lock"]) {
+        for why in file_problems(path, &[".lock", ".pending"]) {
             report.line(
                 false,
                 format!(
