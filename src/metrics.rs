@@ -13,11 +13,11 @@
 //! never lose an increment, and a reader always sees a complete file.
 //!
 //! Replacing a file is what costs (new file, blocks, freeing the old one),
-//! so an ADD that comes less than [`FOLD_EVERY`] after the file was written
-//! does not: under the same lock it appends its increments, one line per
-//! series, to the pending log `<metricsFile>.pending`, and the next
-//! rewrite (any other command, or an ADD that comes later) adds the log in
-//! and removes it. The rewritten file's first line names the log and how
+//! so a successful ADD or DEL that comes less than [`FOLD_EVERY`] after the
+//! file was written does not: under the same lock it appends its
+//! increments, one line per series, to the pending log
+//! `<metricsFile>.pending`, and the next rewrite (see
+//! [`Invocation::prepare`]) adds the log in and removes it. The rewritten file's first line names the log and how
 //! much of it was added, so a log that a killed meta-cni left behind after
 //! adding it is never added twice.
 //!
@@ -70,9 +70,9 @@ const BOUNDS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// An ADD that comes less than this after the metrics file was written
-/// adds its numbers to the pending log instead of rewriting the file (see
-/// [`Invocation::prepare`]).
+/// A successful ADD or DEL that comes less than this after the metrics
+/// file was written adds its numbers to the pending log instead of
+/// rewriting the file (see [`Invocation::prepare`]).
 const FOLD_EVERY: Duration = Duration::from_secs(1);
 
 /// How long an invocation waits for the metrics file's lock before it
@@ -228,33 +228,43 @@ impl Invocation {
         }
     }
 
+    /// Whether nothing went wrong: every delegate call ok, no rollback.
+    fn clean(&self) -> bool {
+        let seen = self.seen();
+        seen.rollbacks == [0, 0] && seen.calls.iter().all(|c| c.outcome == Outcome::Ok)
+    }
+
     /// The delegate calls reported so far, in order.
     pub(crate) fn calls(&self) -> Vec<DelegateCall> {
         self.seen().calls.clone()
     }
 
     /// Decide how this invocation's numbers are written, and start
-    /// preparing what that needs. `add`: the invocation is an ADD, which a
-    /// container's start waits for. An ADD that comes less than
+    /// preparing what that needs. A successful ADD or DEL (what a
+    /// container's start and end wait for) that comes less than
     /// [`FOLD_EVERY`] after the file was last written only appends its
-    /// numbers to the pending log (`<metricsFile>.pending`), which the
-    /// next write of the file adds in: any other command, or an ADD that
-    /// comes later. Otherwise the files the write needs are prepared on a
-    /// helper thread (see the module's description), so that it overlaps
-    /// with the delegates; an ADD leaves the files earlier writes replaced
-    /// to the next invocation that is not an ADD, unless [`FREE_ON_ADD`]
-    /// of them wait. Without this, [`Invocation::write`] rewrites the file
-    /// and prepares what it needs itself.
-    pub(crate) fn prepare(&self, path: &Path, add: bool) {
+    /// numbers to the pending log (`<metricsFile>.pending`), which the next
+    /// rewrite of the file adds in. The file is rewritten by any other
+    /// command, by an ADD or DEL that comes later, and by any invocation
+    /// that saw a failure (an error code, a delegate that failed or was
+    /// ended in flight, a rollback), so that failures show at once. For a
+    /// rewrite the files it needs are prepared on a helper thread (see the
+    /// module's description), so that it overlaps with the delegates; an
+    /// ADD leaves the files earlier writes replaced to the next invocation
+    /// that is not an ADD, unless [`FREE_ON_ADD`] of them wait. Without
+    /// this, [`Invocation::write`] rewrites the file and prepares what it
+    /// needs itself.
+    pub(crate) fn prepare(&self, path: &Path, verb: &str) {
         let recent = fs::symlink_metadata(path)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age < FOLD_EVERY);
-        if add && recent {
+        if matches!(verb, "ADD" | "DEL") && recent {
             self.append.store(true, Ordering::Relaxed);
             return;
         }
+        let add = verb == "ADD";
         let path = path.to_path_buf();
         let slot = Arc::new(Slot::default());
         let fill = Fill(Arc::clone(&slot));
@@ -273,6 +283,8 @@ impl Invocation {
     /// returned: metrics must not fail the operation.
     pub(crate) fn write(&self, path: &Path, verb: &str, code: u32, took: Duration, log: &Logger) {
         let appended = self.append.load(Ordering::Relaxed)
+            && code == 0
+            && self.clean()
             && self.append_pending(path, verb, code, took).is_ok();
         if appended {
             return;
@@ -1374,7 +1386,7 @@ mod tests {
         for i in 0..3 {
             let inv = invocation();
             if i > 0 {
-                inv.prepare(&file, false);
+                inv.prepare(&file, "CHECK");
             }
             inv.write(&file, "ADD", 7, Duration::from_millis(40), &log);
         }
@@ -1481,8 +1493,9 @@ mod tests {
         let first = fs::read_to_string(&file).unwrap();
         // Two ADDs right after: appended, the file as it was.
         for _ in 0..2 {
-            let add = invocation();
-            add.prepare(&file, true);
+            let add = Invocation::new();
+            add.switch_on();
+            add.prepare(&file, "ADD");
             add.write(&file, "ADD", 0, Duration::from_millis(2), &log);
         }
         assert_eq!(fs::read_to_string(&file).unwrap(), first);
@@ -1490,7 +1503,7 @@ mod tests {
         assert!(pending.starts_with(LOG_HEADER), "{pending}");
         // The next write that is not an ADD adds them in, and the log goes.
         let del = invocation();
-        del.prepare(&file, false);
+        del.prepare(&file, "DEL");
         del.write(&file, "DEL", 0, Duration::ZERO, &log);
         let text = fs::read_to_string(&file).unwrap();
         assert_eq!((ops(&text, "ADD"), ops(&text, "DEL")), (2, 2));
@@ -1657,7 +1670,7 @@ mod tests {
     #[test]
     fn an_unwritable_place_is_a_warning_not_a_failure() {
         let inv = invocation();
-        inv.prepare(Path::new("/nonexistent/dir/m.prom"), true);
+        inv.prepare(Path::new("/nonexistent/dir/m.prom"), "ADD");
         inv.write(
             Path::new("/nonexistent/dir/m.prom"),
             "ADD",

@@ -132,7 +132,7 @@ fn dispatch(env: &Env, stdin: &mut dyn Read, invoker: &dyn Invoker, metrics: &In
     let metrics_file = metrics_file(&conf);
     if let Some(file) = metrics_file {
         metrics.switch_on();
-        metrics.prepare(file, req.command == Command::Add);
+        metrics.prepare(file, req.command.as_str());
     }
     let started = std::time::Instant::now();
     let out = execute(&conf, &req, env, invoker, &log, metrics);

@@ -370,30 +370,13 @@ fn every_increment_counts_under_48_concurrent_add_del_pairs() {
     );
     let reads: u64 = said.trim().parse().unwrap_or(0);
     assert!(reads > 0, "the watcher never read the file: {said}");
-    let m = samples(&s, &file);
-    let n = PAIRS as f64;
-    assert_eq!(get(&m, &ops("ADD", 0)), n, "{m:#?}");
-    assert_eq!(get(&m, &ops("DEL", 0)), n);
-    for p in ["p1", "p2", "p3"] {
-        assert_eq!(get(&m, &calls(p, "ADD", "ok")), n);
-        assert_eq!(get(&m, &calls(p, "DEL", "ok")), n);
-        let key = format!("meta_cni_delegate_duration_seconds_count{{plugin={p:?},verb=\"DEL\"}}");
-        assert_eq!(get(&m, &key), n);
-    }
-    assert_eq!(
-        get(
-            &m,
-            "meta_cni_operation_duration_seconds_count{verb=\"ADD\"}"
-        ),
-        n
-    );
-    // The files the last writes replaced wait for the next invocation to
-    // free them; each is whole.
+    // Successful ADDs and DELs right after a write went to the pending log;
+    // the next rewrite (a DEL a second after the last one) adds them in.
     let replaced = replaced_files(&s.dir.0);
     assert!(replaced.len() <= PAIRS * 2, "{replaced:?}");
+    std::thread::sleep(Duration::from_millis(1100));
     let mut next = s.env.clone();
     next.insert("CNI_CONTAINERID".into(), "after".into());
-    // (a DEL: an ADD lets up to eight wait)
     next.insert("CNI_COMMAND".into(), "DEL".into());
     let mut c = conf.clone();
     c["stateDir"] = json!(s.state_dir());
@@ -404,8 +387,28 @@ fn every_increment_counts_under_48_concurrent_add_del_pairs() {
         Duration::from_secs(60),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!s.path("meta-cni.prom.pending").exists());
+    // (a DEL frees the files earlier writes replaced; an ADD lets up to
+    // eight wait)
     let left = replaced_files(&s.dir.0);
     assert!(left.len() <= 1, "not freed: {left:?}");
+    let m = samples(&s, &file);
+    let n = PAIRS as f64;
+    assert_eq!(get(&m, &ops("ADD", 0)), n, "{m:#?}");
+    assert_eq!(get(&m, &ops("DEL", 0)), n + 1.0);
+    for p in ["p1", "p2", "p3"] {
+        assert_eq!(get(&m, &calls(p, "ADD", "ok")), n);
+        assert_eq!(get(&m, &calls(p, "DEL", "ok")), n + 1.0);
+        let key = format!("meta_cni_delegate_duration_seconds_count{{plugin={p:?},verb=\"ADD\"}}");
+        assert_eq!(get(&m, &key), n);
+    }
+    assert_eq!(
+        get(
+            &m,
+            "meta_cni_operation_duration_seconds_count{verb=\"ADD\"}"
+        ),
+        n
+    );
 }
 
 /// The files writes replaced, waiting to be freed:
@@ -440,8 +443,13 @@ fn a_foreign_file_is_started_over_and_a_bad_metrics_file_is_refused() {
     let file = s.path("m.prom");
     std::fs::write(&file, "node_load1 3\n").expect("write");
     let plain = json!({"name": "b", "type": "b"});
-    // (a DEL: an ADD right after the file was written only appends to the
-    // pending log, and the file is looked at by the next rewrite)
+    // Written a while ago: an ADD or DEL right after a write only appends
+    // to the pending log, and the file is looked at by the next rewrite.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(60)))
+        .expect("mtime");
     let r = s.run("DEL", &conf(&file, plain.clone()));
     r.ok();
     assert!(
