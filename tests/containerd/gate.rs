@@ -1,23 +1,18 @@
 //! The gate every test passes first: can this machine run a private
-//! containerd with the CRI plugin and the reference plugins?
-//!
-//! Missing pieces skip the test with a loud `SKIPPED (...)` line written
-//! straight to the process's stderr (not through `eprintln!`, which the test
-//! harness captures for passing tests), unless `META_CNI_REQUIRE_REAL=1`,
-//! where they fail it.
+//! containerd with the CRI plugin and the reference plugins? A missing
+//! piece skips the test loudly, or fails it under
+//! `META_CNI_REQUIRE_REAL=1` (`tests/common/gate.rs`).
 
-use crate::cmd::which;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// Where the reference plugins live.
-pub const PLUGIN_DIR: &str = "/usr/lib/cni";
+#[path = "../common/gate.rs"]
+mod common;
+pub use common::PLUGIN_DIR;
+
 /// The reference plugins the suite uses (`loopback`: containerd's CRI
 /// plugin sets up `lo` with it before the pod's own network).
 pub const PLUGINS: &[&str] = &["bridge", "host-local", "portmap", "macvlan", "loopback"];
-/// The variable that turns a skip into a failure.
-pub const REQUIRE_VAR: &str = "META_CNI_REQUIRE_REAL";
 /// Overrides where `cri-client` and the pause image are looked for.
 pub const TOOLS_VAR: &str = "META_CNI_CRI_TOOLS";
 
@@ -29,25 +24,9 @@ pub struct Tools {
     pub pause_ref: String,
 }
 
-fn required() -> bool {
-    std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1")
-}
-
 /// Whether `test` can run here. Skips loudly or (when required) panics.
 pub fn ready(test: &str) -> bool {
-    match base() {
-        Ok(()) => true,
-        Err(reason) if required() => {
-            panic!("{REQUIRE_VAR}=1 but this machine cannot run {test}: {reason}")
-        }
-        Err(reason) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED {test} ({reason}); set {REQUIRE_VAR}=1 to make this a failure !!!!!"
-            );
-            false
-        }
-    }
+    common::verdict(test, base())
 }
 
 /// The built tools; only valid after [`ready`] returned true.
@@ -87,15 +66,15 @@ fn tools_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/cri-tools"))
 }
 
-/// The requirements, checked once per process.
-fn base() -> Result<(), String> {
-    static BASE: OnceLock<Result<(), String>> = OnceLock::new();
+/// What this machine lacks (empty: nothing), checked once per process.
+fn base() -> &'static [String] {
+    static BASE: OnceLock<Vec<String>> = OnceLock::new();
     BASE.get_or_init(|| {
         let mut missing = Vec::new();
-        if !is_root() {
+        if !common::is_root() {
             missing.push("not running as root".to_string());
         }
-        for prog in [
+        missing.extend(common::missing_programs(&[
             "containerd",
             "containerd-shim-runc-v2",
             "ctr",
@@ -104,17 +83,8 @@ fn base() -> Result<(), String> {
             "nsenter",
             "iptables-save",
             "iptables-restore",
-        ] {
-            if which(prog).is_none() {
-                missing.push(format!("{prog} not found"));
-            }
-        }
-        for p in PLUGINS {
-            let path = Path::new(PLUGIN_DIR).join(p);
-            if !path.is_file() {
-                missing.push(format!("{} missing", path.display()));
-            }
-        }
+        ]));
+        missing.extend(common::missing_plugins(PLUGINS));
         let t = tools();
         let built = t.cri_client.is_file() && t.pause_tar.is_file() && !t.pause_ref.is_empty();
         if !built {
@@ -124,23 +94,6 @@ fn base() -> Result<(), String> {
                 t.pause_tar.display()
             ));
         }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(missing.join("; "))
-        }
+        missing
     })
-    .clone()
-}
-
-/// Effective uid 0, from /proc.
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }

@@ -7,6 +7,10 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+#[path = "../common/host.rs"]
+mod common;
+pub use common::{ip, link_exists, mounts_below, nat_rules, unmount_below};
+
 pub const NETNS_DIR: &str = "/var/run/netns";
 /// libcni's cache (containerd does not set another): one file per
 /// attachment, `<network>-<container id>-<ifname>`.
@@ -17,10 +21,6 @@ pub const SHARED_CHAINS: &[&str] = &[
     "CNI-HOSTPORT-SETMARK",
     "CNI-HOSTPORT-MASQ",
 ];
-
-pub fn ip(args: &[&str]) -> Out {
-    Cmd::new("ip").args(args).run()
-}
 
 /// `ARGS` run inside the network namespace at `netns` (a path).
 pub fn in_netns(netns: &str, args: &[&str]) -> Out {
@@ -55,10 +55,6 @@ pub fn links_of(master: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn link_exists(name: &str) -> bool {
-    ip(&["link", "show", "dev", name]).ok()
-}
-
 /// The ifindex of host link `name`.
 pub fn ifindex(name: &str) -> Option<u32> {
     std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
@@ -68,25 +64,12 @@ pub fn ifindex(name: &str) -> Option<u32> {
 
 /// The IPv4 addresses (`a.b.c.d/len`) on `dev` inside the netns at `netns`.
 pub fn addrs_in(netns: &str, dev: &str) -> Vec<String> {
-    in_netns(netns, &["ip", "-4", "-o", "addr", "show", "dev", dev])
-        .stdout
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            it.by_ref().find(|t| *t == "inet")?;
-            it.next().map(str::to_string)
-        })
-        .collect()
+    common::parse_inet(&in_netns(netns, &["ip", "-4", "-o", "addr", "show", "dev", dev]).stdout)
 }
 
 /// `ip -o -d link show dev DEV` inside the netns.
 pub fn link_in(netns: &str, dev: &str) -> String {
     in_netns(netns, &["ip", "-o", "-d", "link", "show", "dev", dev]).stdout
-}
-
-/// `iptables-save -t nat`.
-pub fn nat_rules() -> String {
-    Cmd::new("iptables-save").args(["-t", "nat"]).run().stdout
 }
 
 /// Whether a rule matches destination port `port` (`--dport P`,
@@ -358,34 +341,6 @@ pub fn remove_netns(names: &BTreeSet<String>) -> Vec<String> {
         let o = ip(&["netns", "del", n]);
         if !o.ok() {
             notes.push(format!("netns {n}: {}", o.describe()));
-        }
-    }
-    notes
-}
-
-/// Mount points at or below `root`, deepest first.
-pub fn mounts_below(root: &Path) -> Vec<String> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    let prefix = root.display().to_string();
-    let mut points: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
-        .filter(|m| m == &prefix || m.starts_with(&format!("{prefix}/")))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    points.dedup();
-    points
-}
-
-/// Lazily unmount everything at or below `root`. Returns problems.
-pub fn unmount_below(root: &Path) -> Vec<String> {
-    let mut notes = Vec::new();
-    for p in mounts_below(root) {
-        let o = Cmd::new("umount").args(["-l", &p]).run();
-        if !o.ok() {
-            notes.push(format!("umount {p}: {}", o.describe()));
         }
     }
     notes

@@ -36,7 +36,7 @@ fn run(node: &Node, pod: &Pod) -> String {
 
 /// The one IPv4 address on `dev` in the sandbox, checked to be a /24 of
 /// `subnet`.
-fn addr_on(node: &Node, netns: &str, dev: &str, subnet: &crate::node::Subnet) -> String {
+fn addr_on(node: &Node, netns: &str, dev: &str, subnet: &crate::subnet::Subnet) -> String {
     let addrs = host::addrs_in(netns, dev);
     assert!(
         addrs.len() == 1 && subnet.contains(&addrs[0]) && addrs[0].ends_with("/24"),

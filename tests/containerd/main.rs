@@ -42,11 +42,14 @@
 //! Run: `sh scripts/build-cri-tools.sh && cargo test --test containerd` (as
 //! root; about a minute).
 
+#[path = "../common/cmd.rs"]
 mod cmd;
 mod conf;
 mod gate;
 mod host;
 mod node;
+#[path = "../common/subnet.rs"]
+mod subnet;
 #[path = "../common/tempdir.rs"]
 mod tempdir;
 

@@ -39,6 +39,7 @@ use crate::cmd::{child_path, Cmd, Out};
 use crate::conf::{self, Pod};
 use crate::gate::{self, PLUGIN_DIR};
 use crate::host;
+use crate::subnet::Subnet;
 use crate::tempdir::TempDir;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -82,33 +83,6 @@ fn before() -> &'static Before {
         shared_chains: host::shared_chains_exist(),
         run_containerd: Path::new("/run/containerd").exists(),
     })
-}
-
-/// A /24 `10.A.B.0/24`.
-#[derive(Debug, Clone)]
-pub struct Subnet {
-    /// `10.A.B`
-    pub prefix: String,
-}
-
-impl Subnet {
-    pub fn cidr(&self) -> String {
-        format!("{}.0/24", self.prefix)
-    }
-
-    pub fn gateway(&self) -> String {
-        format!("{}.1", self.prefix)
-    }
-
-    /// `10.A.B.` (with the dot: `10.1.1.` never matches `10.1.10.x`).
-    pub fn dotted(&self) -> String {
-        format!("{}.", self.prefix)
-    }
-
-    /// Whether `addr` (`a.b.c.d` or `a.b.c.d/len`) is in it.
-    pub fn contains(&self, addr: &str) -> bool {
-        addr.starts_with(&self.dotted())
-    }
 }
 
 /// A plugin in the bin dir replaced by a wrapper that sleeps `secs` on ADD

@@ -1,6 +1,7 @@
 //! The network configs the tests use, built per fixture.
 
-use crate::fixture::{Fixture, Subnet};
+use crate::fixture::Fixture;
+use crate::subnet::Subnet;
 use serde_json::{json, Value};
 
 /// The K8S_* args a kubelet-driven runtime passes. host-local rejects

@@ -10,17 +10,23 @@
 //! registered, the nat rules and chains that mention its container IDs or
 //! subnets, anything mounted below its temp dir, and the temp dir.
 
-use crate::cmd::{Cmd, Out, CNITOOL_LIMIT};
+use crate::cmd::{Cmd, Out};
 use crate::gate::{cnitool, PLUGIN_DIR};
 use crate::host;
+use crate::subnet::Subnet;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 pub const META_BIN: &str = env!("CARGO_BIN_EXE_meta-cni");
+/// Deadline for one cnitool operation (the meta config's own
+/// `timeoutSeconds` is 30; this must be larger so that meta-cni's own
+/// timeout handling, not ours, is what a slow delegate runs into).
+const CNITOOL_LIMIT: Duration = Duration::from_secs(60);
 
 /// Fixture numbers and the third octets of subnets, unique within the
 /// process.
@@ -34,39 +40,15 @@ fn pid() -> u32 {
     std::process::id()
 }
 
-/// A /24 in `10.<200 + pid % 50>.<n>.0/24`: unique within the process
-/// (fresh `n`) and, very likely, across two suites running at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subnet {
-    /// `10.A.B`
-    pub prefix: String,
-}
-
 impl Subnet {
+    /// A /24 in `10.<200 + pid % 50>.<n>.0/24`: unique within the process
+    /// (fresh `n`) and, very likely, across two suites running at once.
     pub fn fresh() -> Subnet {
         let n = next_n();
         assert!(n < 255, "too many subnets in one process");
         Subnet {
             prefix: format!("10.{}.{n}", 200 + pid() % 50),
         }
-    }
-
-    pub fn cidr(&self) -> String {
-        format!("{}.0/24", self.prefix)
-    }
-
-    pub fn gateway(&self) -> String {
-        format!("{}.1", self.prefix)
-    }
-
-    /// `10.A.B.` (with the dot, so `10.1.1.` never matches `10.1.10.x`).
-    pub fn dotted(&self) -> String {
-        format!("{}.", self.prefix)
-    }
-
-    /// Whether `addr` (`a.b.c.d` or `a.b.c.d/len`) is in this subnet.
-    pub fn contains(&self, addr: &str) -> bool {
-        addr.starts_with(&self.dotted())
     }
 }
 
@@ -353,7 +335,7 @@ impl Drop for Fixture {
         if removed.iter().any(|r| r.starts_with("FAILED")) {
             notes.extend(removed);
         }
-        unmount_below(&self.root, &mut notes);
+        notes.extend(host::unmount_below(&self.root));
         if let Err(e) = std::fs::remove_dir_all(&self.root) {
             if self.root.exists() {
                 notes.push(format!("rm -r {}: {e}", self.root.display()));
@@ -366,28 +348,6 @@ impl Drop for Fixture {
                 self.n,
                 notes.join("\n")
             );
-        }
-    }
-}
-
-/// Lazily unmount everything mounted at or below `root` (podman's storage
-/// can leave overlay or shm mounts there), deepest first.
-pub fn unmount_below(root: &Path, notes: &mut Vec<String>) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let prefix = root.display().to_string();
-    let mut points: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
-        .filter(|m| m == &prefix || m.starts_with(&format!("{prefix}/")))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    points.dedup();
-    for p in points {
-        let o = Cmd::new("umount").args(["-l", &p]).run();
-        if !o.ok() {
-            notes.push(format!("umount {p}: {}", o.describe()));
         }
     }
 }

@@ -1,23 +1,19 @@
 //! The gate every test passes first: is this a machine where the suite can
 //! run (root, working `ip netns`, cnitool, the reference plugins; podman,
-//! runc and a static busybox for the podman test)?
-//!
-//! Missing pieces skip the test with a loud `SKIPPED (...)` line written
-//! straight to the process's stderr (not through `eprintln!`, which the test
-//! harness captures and hides for passing tests), unless
-//! `META_CNI_REQUIRE_REAL=1`, where they fail it.
+//! runc and a static busybox for the podman test)? A missing piece skips
+//! the test loudly, or fails it under `META_CNI_REQUIRE_REAL=1`
+//! (`tests/common/gate.rs`).
 
 use crate::cmd::{which, Cmd};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// Where the reference plugins live.
-pub const PLUGIN_DIR: &str = "/usr/lib/cni";
+#[path = "../common/gate.rs"]
+mod common;
+pub use common::PLUGIN_DIR;
+
 /// The plugins every test needs.
 pub const PLUGINS: &[&str] = &["bridge", "host-local", "portmap", "bandwidth"];
-/// The variable that turns a skip into a failure.
-pub const REQUIRE_VAR: &str = "META_CNI_REQUIRE_REAL";
 
 /// Extra things a test needs beyond the base set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,41 +39,23 @@ pub fn cnitool() -> PathBuf {
     which("cnitool").unwrap_or_else(|| fixed.to_path_buf())
 }
 
-pub fn required() -> bool {
-    std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1")
-}
-
 /// Whether `test` can run here. Skips loudly or (when required) panics.
 pub fn ready(test: &str, needs: &[Need]) -> bool {
-    let mut missing: Vec<String> = Vec::new();
-    if let Err(why) = base() {
-        missing.push(why.clone());
-    }
+    let mut missing = base().to_vec();
     for n in needs {
-        if let Err(why) = extra(*n) {
-            missing.push(why);
-        }
+        missing.extend(extra(*n));
     }
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = missing.join("; ");
-    if required() {
-        panic!("{REQUIRE_VAR}=1 but this machine cannot run {test}: {reason}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!!!! SKIPPED {test} ({reason}); set {REQUIRE_VAR}=1 to make this a failure !!!!!"
-    );
-    false
+    common::verdict(test, &missing)
 }
 
-/// The base requirements, checked once per process.
-fn base() -> &'static Result<(), String> {
-    static BASE: OnceLock<Result<(), String>> = OnceLock::new();
+/// What this machine lacks for every test (empty: nothing), checked once
+/// per process.
+fn base() -> &'static [String] {
+    static BASE: OnceLock<Vec<String>> = OnceLock::new();
     BASE.get_or_init(|| {
         let mut missing = Vec::new();
-        if !is_root() {
+        let root = common::is_root();
+        if !root {
             missing.push("not running as root".to_string());
         }
         if !cnitool().is_file() {
@@ -86,67 +64,31 @@ fn base() -> &'static Result<(), String> {
                 cnitool().display()
             ));
         }
-        for p in PLUGINS {
-            let path = Path::new(PLUGIN_DIR).join(p);
-            if !path.is_file() {
-                missing.push(format!("{} missing", path.display()));
-            }
-        }
-        if which("ip").is_none() || which("iptables-save").is_none() || which("tc").is_none() {
-            missing.push("ip, tc or iptables-save not found".to_string());
-        } else if is_root() {
+        missing.extend(common::missing_plugins(PLUGINS));
+        let tools = common::missing_programs(&["ip", "iptables-save", "tc"]);
+        let probe = tools.is_empty() && root;
+        missing.extend(tools);
+        if probe {
             if let Err(why) = netns_works() {
                 missing.push(why);
             }
         }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(missing.join("; "))
-        }
+        missing
     })
 }
 
-fn extra(n: Need) -> Result<(), String> {
+/// What this machine lacks for `n` (empty: nothing).
+fn extra(n: Need) -> Vec<String> {
     match n {
-        Need::Macvlan => {
-            let p = Path::new(PLUGIN_DIR).join("macvlan");
-            if p.is_file() {
-                Ok(())
-            } else {
-                Err(format!("{} missing", p.display()))
-            }
-        }
+        Need::Macvlan => common::missing_plugins(&["macvlan"]),
         Need::Podman => {
-            let mut missing = Vec::new();
-            for prog in ["podman", "runc"] {
-                if which(prog).is_none() {
-                    missing.push(format!("{prog} not found"));
-                }
+            let mut missing = common::missing_programs(&["podman", "runc"]);
+            if static_busybox().is_none() {
+                missing.push("no statically linked busybox (busybox-static)".to_string());
             }
-            match static_busybox() {
-                Some(_) => {}
-                None => missing.push("no statically linked busybox (busybox-static)".to_string()),
-            }
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(missing.join("; "))
-            }
+            missing
         }
     }
-}
-
-/// Effective uid 0, from /proc (no libc call needed).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// Really add and delete a namespace: `ip netns list` alone proves nothing.

@@ -5,6 +5,10 @@
 use crate::cmd::{Cmd, Out};
 use std::sync::{Mutex, MutexGuard};
 
+#[path = "../common/host.rs"]
+mod common;
+pub use common::{ip, link_exists, nat_rules, parse_inet, unmount_below};
+
 /// Held around everything that changes the host's nat table or runs
 /// plugins that do (cnitool, the podman container's ADD and DEL, the
 /// guard's rule removal). portmap creates its shared chains
@@ -17,17 +21,9 @@ pub fn net_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub fn ip(args: &[&str]) -> Out {
-    Cmd::new("ip").args(args).run()
-}
-
 /// `ip netns exec NS ARGS...`
 pub fn in_netns(ns: &str, args: &[&str]) -> Out {
     Cmd::new("ip").args(["netns", "exec", ns]).args(args).run()
-}
-
-pub fn link_exists(name: &str) -> bool {
-    ip(&["link", "show", "dev", name]).ok()
 }
 
 pub fn link_exists_in(ns: &str, name: &str) -> bool {
@@ -42,17 +38,6 @@ pub fn netns_exists(ns: &str) -> bool {
 pub fn addrs_in(ns: &str, dev: &str) -> Vec<String> {
     let out = in_netns(ns, &["ip", "-4", "-o", "addr", "show", "dev", dev]);
     parse_inet(&out.stdout)
-}
-
-/// `inet X/len` fields of `ip -o addr` output.
-pub fn parse_inet(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            it.by_ref().find(|t| *t == "inet")?;
-            it.next().map(str::to_string)
-        })
-        .collect()
 }
 
 /// `tc qdisc show dev DEV`, one qdisc per entry, reduced to what a
@@ -80,11 +65,6 @@ pub fn qdiscs(dev: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// `iptables-save -t nat`.
-pub fn nat_rules() -> String {
-    Cmd::new("iptables-save").args(["-t", "nat"]).run().stdout
 }
 
 /// Whether `ip6tables -t nat -S OUTPUT` works: what portmap 1.1.1's

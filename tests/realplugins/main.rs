@@ -35,11 +35,14 @@
 //! Run: `cargo test --test realplugins -- --test-threads=2` (as root).
 
 mod attach;
+#[path = "../common/cmd.rs"]
 mod cmd;
 mod conf;
 mod fixture;
 mod gate;
 mod host;
+#[path = "../common/subnet.rs"]
+mod subnet;
 
 mod differential;
 mod leak;

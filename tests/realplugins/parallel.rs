@@ -22,9 +22,10 @@
 
 use crate::cmd::{Cmd, Out};
 use crate::conf::{self, K8S_ARGS};
-use crate::fixture::{Fixture, Subnet, SubnetDecade, META_BIN};
+use crate::fixture::{Fixture, SubnetDecade, META_BIN};
 use crate::gate::{self, Need};
 use crate::host;
+use crate::subnet::Subnet;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -5,9 +5,10 @@
 //! veth pair the test creates (the dummy module may be missing).
 
 use crate::conf::{self, K8S_ARGS};
-use crate::fixture::{Fixture, Subnet};
+use crate::fixture::Fixture;
 use crate::gate::{self, Need};
 use crate::host;
+use crate::subnet::Subnet;
 use serde_json::{json, Value};
 
 fn multi_nic_conf(f: &Fixture, version: &str, net: &str, master: &str, s2: &Subnet) -> Value {

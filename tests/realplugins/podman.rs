@@ -7,7 +7,7 @@
 
 use crate::cmd::{Cmd, Out};
 use crate::conf;
-use crate::fixture::{self, Fixture};
+use crate::fixture::Fixture;
 use crate::gate::{self, Need};
 use crate::host;
 use serde_json::json;
@@ -61,9 +61,8 @@ impl Drop for Podman {
             .limit(Duration::from_secs(60))
             .run();
         drop(turn);
-        let mut notes = Vec::new();
-        fixture::unmount_below(&self.root, &mut notes);
-        fixture::unmount_below(&self.runroot, &mut notes);
+        let mut notes = host::unmount_below(&self.root);
+        notes.extend(host::unmount_below(&self.runroot));
         let results = Path::new("/var/lib/cni/results");
         if let Ok(rd) = std::fs::read_dir(results) {
             for e in rd.flatten() {

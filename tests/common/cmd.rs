@@ -1,11 +1,19 @@
-//! Child processes with a deadline. Every program this suite starts (cnitool,
-//! ip, iptables, tc, podman) goes through here: it runs in its own process
-//! group, and at its deadline the whole group gets SIGKILL, so a stuck
-//! plugin, a wedged `ip netns` or a podman waiting for something can never
-//! hang the test run. Output is read by threads into shared buffers, and a
-//! grandchild that keeps a pipe open after the child exited (podman's conmon
-//! does that) cannot block us either: after a short grace we take what was
-//! read and move on.
+//! Child processes with a deadline, shared by the suites that run real
+//! programs as root (`#[path = "../common/cmd.rs"] mod cmd;` in
+//! `tests/realplugins` and `tests/containerd`; the other shared modules
+//! reach it as `crate::cmd`). Every short-lived program such a suite starts
+//! (cnitool, cri-client, ctr, ip, nsenter, iptables, tc, podman) goes
+//! through [`Cmd`]: it runs in its own process group, and at its deadline
+//! the whole group gets SIGKILL, so a stuck plugin, a wedged `ip netns` or
+//! a podman waiting for something can never hang the test run. Output is
+//! read by threads into shared buffers, and a grandchild that keeps a pipe
+//! open after the child exited (podman's conmon does that) cannot block us
+//! either: after a short grace we take what was read and move on. A daemon
+//! that runs for a whole test (containerd) is started by its suite, which
+//! gives it deadlines of its own.
+
+// Shared between test targets: not every target uses every item.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -16,13 +24,11 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Deadline for small host tools (`ip`, `tc`, `iptables-save`).
+/// The default deadline, for small host tools (`ip`, `tc`, `nsenter`,
+/// `iptables-save`); [`Cmd::limit`] sets another.
 pub const TOOL_LIMIT: Duration = Duration::from_secs(20);
-/// Deadline for one cnitool operation (the meta config's own
-/// `timeoutSeconds` is 30; this must be larger so that meta-cni's own
-/// timeout handling, not ours, is what a slow delegate runs into).
-pub const CNITOOL_LIMIT: Duration = Duration::from_secs(60);
-/// How long output pipes may stay open after the child exited.
+/// How long output pipes may stay open after the child exited (a
+/// grandchild it left may hold them).
 const PIPE_GRACE: Duration = Duration::from_millis(500);
 
 /// The `PATH` children get: the system dirs first (iptables and ip live in
@@ -35,7 +41,8 @@ pub fn child_path() -> String {
     }
 }
 
-/// Find `prog` in [`child_path`].
+/// `prog` itself when it is a path (holds a `/`), else the first `prog` in
+/// [`child_path`]; `None` when that is no file.
 pub fn which(prog: &str) -> Option<PathBuf> {
     if prog.contains('/') {
         return Path::new(prog).is_file().then(|| PathBuf::from(prog));
@@ -67,17 +74,17 @@ impl Out {
     /// Everything about this run, for assertion messages.
     pub fn describe(&self) -> String {
         format!(
-            "`{}` -> code {:?}{} in {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            "`{}` -> exit {:?}{} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.what,
             self.code,
             if self.timed_out {
-                " (KILLED AT DEADLINE)"
+                " (KILLED AT THE TEST'S DEADLINE)"
             } else {
                 ""
             },
             self.took,
-            self.stdout,
-            self.stderr
+            self.stdout.trim_end(),
+            self.stderr.trim_end()
         )
     }
 
