@@ -16,11 +16,26 @@ cargo build --release --quiet --manifest-path "$top/Cargo.toml"
 tmp="$(mktemp -d /tmp/meta-cni-demo.XXXXXX)"
 ns="mcni-demo-$$"
 added=""
+# portmap creates chains shared by every container (CNI-HOSTPORT-*) and
+# never removes them; the demo removes them again if it made them.
+shared_chains() { iptables -w 5 -t nat -S CNI-HOSTPORT-DNAT >/dev/null 2>&1; }
+had_shared=no
+if shared_chains; then had_shared=yes; fi
+remove_shared_chains() {
+  # Only when no container has a port mapping in them.
+  iptables -w 5 -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A ' && return 0
+  iptables -w 5 -t nat -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j CNI-HOSTPORT-' | grep -v '^-A CNI-' |
+    sed 's/^-A /-D /' | while read -r rule; do eval "iptables -w 5 -t nat $rule" || true; done
+  for c in CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ; do
+    iptables -w 5 -t nat -F "$c" 2>/dev/null && iptables -w 5 -t nat -X "$c" 2>/dev/null || true
+  done
+}
 cleanup() {
   # Whatever happened, undo an ADD (portmap's rules live outside the netns).
   [ -n "$added" ] && timeout 60 "$cnitool" del crane-demo "/var/run/netns/$ns" >/dev/null 2>&1
   ip netns del "$ns" 2>/dev/null || true
   ip link del mcnidemo0 2>/dev/null || true
+  [ "$had_shared" = yes ] || remove_shared_chains
   rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM HUP PIPE

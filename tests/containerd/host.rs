@@ -9,19 +9,15 @@ use std::path::{Path, PathBuf};
 
 #[path = "../common/host.rs"]
 mod common;
-pub use common::{ip, link_exists, mounts_below, nat_rules, unmount_below};
+pub use common::{
+    chain_of, ip, link_exists, mounts_below, nat_rules, remove_shared_chains_if_unused, restore,
+    shared_chains_exist, target_of, unmount_below, SHARED_CHAINS,
+};
 
 pub const NETNS_DIR: &str = "/var/run/netns";
 /// libcni's cache (containerd does not set another): one file per
 /// attachment, `<network>-<container id>-<ifname>`.
 pub const LIBCNI_RESULTS: &str = "/var/lib/cni/results";
-/// portmap's chains shared by every container on the host.
-pub const SHARED_CHAINS: &[&str] = &[
-    "CNI-HOSTPORT-DNAT",
-    "CNI-HOSTPORT-SETMARK",
-    "CNI-HOSTPORT-MASQ",
-];
-
 /// `ARGS` run inside the network namespace at `netns` (a path).
 pub fn in_netns(netns: &str, args: &[&str]) -> Out {
     Cmd::new("nsenter")
@@ -82,16 +78,6 @@ fn names_port(line: &str, ports: &[u16]) -> bool {
                 .split(',')
                 .any(|p| ports.iter().any(|q| p == q.to_string()))
     })
-}
-
-fn chain_of(rule: &str) -> &str {
-    rule.split_whitespace().nth(1).unwrap_or("")
-}
-
-fn target_of(rule: &str) -> Option<&str> {
-    let mut it = rule.split_whitespace();
-    it.by_ref().find(|t| *t == "-j" || *t == "-g")?;
-    it.next()
 }
 
 /// portmap's per-container DNAT chain for network `name` and container
@@ -166,58 +152,6 @@ pub fn remove_nat_rules(markers: &[String], ports: &[u16], known: &[String]) -> 
     }
     script.push_str("COMMIT\n");
     restore(&script)
-}
-
-/// Whether portmap's shared chains exist.
-pub fn shared_chains_exist() -> bool {
-    nat_rules().lines().any(|l| {
-        SHARED_CHAINS
-            .iter()
-            .any(|c| l.starts_with(&format!(":{c} ")))
-    })
-}
-
-/// Remove portmap's shared chains and the jumps to them, if no container
-/// has a rule in them any more (`CNI-HOSTPORT-DNAT` is empty). Only called
-/// when they did not exist before this process's first test.
-pub fn remove_shared_chains_if_unused() -> Vec<String> {
-    let nat = nat_rules();
-    if !nat.lines().any(|l| l.starts_with(":CNI-HOSTPORT-")) {
-        return Vec::new();
-    }
-    if nat.lines().any(|l| l.starts_with("-A CNI-HOSTPORT-DNAT ")) {
-        return vec!["portmap's shared chains still hold container rules: kept".to_string()];
-    }
-    let mut script = String::from("*nat\n");
-    for l in nat.lines().filter(|l| l.starts_with("-A ")) {
-        let c = chain_of(l);
-        let jumps_to_shared = target_of(l).is_some_and(|t| SHARED_CHAINS.contains(&t));
-        if jumps_to_shared && !c.starts_with("CNI-HOSTPORT-") {
-            script.push_str(&format!("-D{}\n", &l[2..]));
-        }
-    }
-    for c in SHARED_CHAINS {
-        if nat.lines().any(|l| l.starts_with(&format!(":{c} "))) {
-            script.push_str(&format!("-F {c}\n-X {c}\n"));
-        }
-    }
-    script.push_str("COMMIT\n");
-    restore(&script)
-}
-
-fn restore(script: &str) -> Vec<String> {
-    let out = Cmd::new("iptables-restore")
-        .args(["-w", "5", "--noflush"])
-        .stdin(script.to_string())
-        .run();
-    if out.ok() {
-        Vec::new()
-    } else {
-        vec![format!(
-            "iptables-restore: {}\nscript:\n{script}",
-            out.describe()
-        )]
-    }
 }
 
 /// One process, from /proc.

@@ -7,7 +7,10 @@ use std::sync::{Mutex, MutexGuard};
 
 #[path = "../common/host.rs"]
 mod common;
-pub use common::{ip, link_exists, nat_rules, parse_inet, unmount_below};
+pub use common::{
+    ip, link_exists, nat_rules, parse_inet, remove_shared_chains_if_unused, shared_chains_exist,
+    unmount_below,
+};
 
 /// Held around everything that changes the host's nat table or runs
 /// plugins that do (cnitool, the podman container's ADD and DEL, the
@@ -19,6 +22,18 @@ pub use common::{ip, link_exists, nat_rules, parse_inet, unmount_below};
 pub fn net_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether portmap's shared chains were on the host before this suite's
+/// first fixture: if not, each fixture removes them once no container uses
+/// them, so that the suite leaves the nat table as it found it. Asked first
+/// by [`crate::fixture::Fixture::new`], before any plugin ran.
+pub fn shared_chains_were_there() -> bool {
+    static THERE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *THERE.get_or_init(|| {
+        let _turn = net_lock();
+        shared_chains_exist()
+    })
 }
 
 /// `ip netns exec NS ARGS...`
