@@ -631,3 +631,96 @@ fn validate_names_every_untrusted_path() {
         assert!(!r.stdout.contains(word), "{}", r.stdout);
     }
 }
+
+/// Removes what the default-layout test made outside its temp dir: its
+/// network's state directory, its log file and backup, and the default
+/// state directories it had to create.
+struct DefaultLayout {
+    net_dir: PathBuf,
+    log: PathBuf,
+    made: Vec<PathBuf>,
+}
+
+impl Drop for DefaultLayout {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.net_dir);
+        let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(self.log.with_extension("log.1"));
+        // Innermost first; only when empty (another user of the node's
+        // defaults keeps them).
+        for d in self.made.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// The layout an operator gets without setting anything (state under
+/// `/var/lib/cni/meta-cni`, a log file under `/var/log`) is trusted: ADD
+/// and DEL run with no warning, the state is made `0700`, and `validate`
+/// says nothing about either path.
+#[test]
+fn the_default_layout_passes_without_a_warning() {
+    if !root("the_default_layout_passes_without_a_warning") {
+        return;
+    }
+    let s = Setup::new(&["a"]);
+    let net = format!("mcni-trust-{}", std::process::id());
+    let state = Path::new("/var/lib/cni/meta-cni");
+    let made: Vec<PathBuf> = [Path::new("/var/lib/cni"), state]
+        .into_iter()
+        .filter(|d| !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let _cleanup = DefaultLayout {
+        net_dir: state.join(&net),
+        log: PathBuf::from(format!("/var/log/{net}.log")),
+        made,
+    };
+    let c = json!({"cniVersion": "1.1.0", "name": net, "type": "meta-cni",
+        "logFile": format!("/var/log/{net}.log"), "logLevel": "info", "timeoutSeconds": 3,
+        "delegates": [{"name": "a", "type": "a"}]});
+    // run_raw: `run` would put the setup's own stateDir in.
+    let add = s.run_raw(Some("ADD"), c.to_string().as_bytes());
+    assert_eq!(add.code, 0, "{}\n{}", add.stdout, add.stderr);
+    let record = state.join(&net).join("ctr1-eth0.json");
+    assert!(record.is_file(), "no record at {}", record.display());
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0)
+    };
+    assert_eq!(mode(&state.join(&net)), 0o700);
+    assert_eq!(mode(&record), 0o600);
+    let del = s.run_raw(Some("DEL"), c.to_string().as_bytes());
+    assert_eq!(del.code, 0, "{}\n{}", del.stdout, del.stderr);
+    assert!(!record.exists(), "DEL left the record");
+    for r in [&add, &del] {
+        assert!(r.stderr.is_empty(), "said on stderr: {}", r.stderr);
+    }
+    let log = std::fs::read_to_string(format!("/var/log/{net}.log")).expect("the log file");
+    assert!(log.contains("ADD done"), "{log}");
+    assert!(
+        !log.contains("WARN") && !log.contains("ERROR"),
+        "warned in the log: {log}"
+    );
+    let file = s.path("default.conf");
+    std::fs::write(&file, c.to_string()).expect("write");
+    let bin = s.bin.display().to_string();
+    let r = run_bin(
+        &["validate", "--cni-path", &bin, file.to_str().unwrap_or("")],
+        &Default::default(),
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    for word in [
+        "stateDir",
+        "logFile",
+        "not trusted",
+        "writable by",
+        "owned by",
+        "symlink",
+    ] {
+        assert!(!r.stdout.contains(word), "{word}: {}", r.stdout);
+    }
+}
