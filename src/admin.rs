@@ -245,6 +245,7 @@ impl Found {
         ProcessId {
             pid: e.pid,
             boot_ms: e.boot_ms,
+            boot_id: e.boot_id,
         }
         .running()
     }

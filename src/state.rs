@@ -16,6 +16,7 @@
 //! is never used, nor removed.
 
 use crate::config::ResultMode;
+use crate::invoke::{fmt_boot_id, parse_boot_id};
 use crate::plan::EnvDelta;
 use crate::trust::{self, Last, Open};
 use crate::version::Version;
@@ -278,11 +279,15 @@ pub(crate) struct InFlight {
     pub delegate: usize,
     /// The plugin type (`?` when it cannot be written in a slot).
     pub plugin: String,
+    /// The boot the PID was recorded in (the kernel's `boot_id`); `None`
+    /// when it was not known.
+    pub boot_id: Option<u128>,
 }
 
 impl InFlight {
     /// The slot's line: `<pid> <boot_ms> <command> <pipeline> <delegate>
-    /// <plugin>`, padded to [`SLOT`] bytes.
+    /// <plugin> <boot_id>` (no boot ID when it is not known), padded to
+    /// [`SLOT`] bytes.
     fn encode(&self) -> Vec<u8> {
         let plugin_ok = !self.plugin.is_empty()
             && self.plugin.len() <= 48
@@ -290,16 +295,22 @@ impl InFlight {
                 .plugin
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'));
-        let mut line = format!(
-            "{} {} {} {} {} {}",
-            self.pid,
-            self.boot_ms,
-            self.command,
-            self.pipeline,
-            self.delegate,
-            if plugin_ok { &self.plugin } else { "?" }
-        )
-        .into_bytes();
+        let boot = self
+            .boot_id
+            .map(|b| format!(" {}", fmt_boot_id(b)))
+            .unwrap_or_default();
+        let text = |plugin: &str| {
+            format!(
+                "{} {} {} {} {} {plugin}{boot}",
+                self.pid, self.boot_ms, self.command, self.pipeline, self.delegate,
+            )
+            .into_bytes()
+        };
+        let mut line = text(if plugin_ok { &self.plugin } else { "?" });
+        if line.len() >= SLOT {
+            // Never cut: the boot ID at the end must stay whole.
+            line = text("?");
+        }
         line.resize(SLOT - 1, b' ');
         line.push(b'\n');
         line
@@ -315,6 +326,10 @@ impl InFlight {
             pipeline: f.next()?.parse().ok()?,
             delegate: f.next()?.parse().ok()?,
             plugin: f.next()?.to_string(),
+            boot_id: match f.next() {
+                Some(b) => Some(parse_boot_id(b)?),
+                None => None,
+            },
         };
         Some(entry)
     }
@@ -1043,6 +1058,7 @@ mod tests {
             pipeline: 2,
             delegate: 1,
             plugin: plugin.into(),
+            boot_id: Some(0x1f07_53c8_cf23_452b_a300_3924_419a_7c39),
         };
         lock.note_in_flight(2, &entry(41, "sriov")).unwrap();
         // A later delegate of the same pipeline takes the slot over.
@@ -1066,6 +1082,44 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_slot_carries_the_boot_whole_or_is_no_entry() {
+        let boot = 0x1f07_53c8_cf23_452b_a300_3924_419a_7c39;
+        let entry = InFlight {
+            pid: 4711,
+            boot_ms: 123_456,
+            command: "ADD".into(),
+            pipeline: 1,
+            delegate: 0,
+            plugin: "sriov".into(),
+            boot_id: Some(boot),
+        };
+        let slot = entry.encode();
+        assert_eq!(slot.len(), SLOT);
+        assert!(std::str::from_utf8(&slot)
+            .unwrap()
+            .starts_with("4711 123456 ADD 1 0 sriov 1f0753c8-cf23-452b-a300-3924419a7c39 "));
+        assert_eq!(InFlight::decode(&slot), Some(entry.clone()));
+        // A line too long for the slot gives up the plugin, never the boot.
+        let long = InFlight {
+            pid: i32::MIN,
+            boot_ms: u64::MAX,
+            pipeline: usize::MAX,
+            delegate: usize::MAX,
+            plugin: "p".repeat(48),
+            ..entry.clone()
+        };
+        let got = InFlight::decode(&long.encode()).unwrap();
+        assert_eq!((got.plugin.as_str(), got.boot_id), ("?", Some(boot)));
+        // An entry of a meta-cni that wrote no boot; a boot that is not one.
+        let old = InFlight::decode(b"4711 123456 ADD 1 0 sriov").unwrap();
+        assert_eq!(old.boot_id, None);
+        assert_eq!(
+            InFlight::decode(b"4711 123456 ADD 1 0 sriov 1f0753c8-cf23"),
+            None
+        );
+    }
+
+    #[test]
     fn a_completed_add_leaves_a_marker_that_is_no_entry() {
         let root = tmp("marker");
         let s = Store::new(&root, "net");
@@ -1077,6 +1131,7 @@ mod tests {
             pipeline: slot,
             delegate: 0,
             plugin: "p".into(),
+            boot_id: None,
         };
         assert_eq!(Journal::parse(b""), Journal::default());
         lock.in_flight().unwrap();

@@ -241,6 +241,7 @@ impl Engine<'_> {
             pipeline: p.slot,
             delegate: p.position(d),
             plugin: d.plugin.clone(),
+            boot_id: id.boot_id,
         };
         if let Err(e) = lock.note_in_flight(p.slot, &entry) {
             self.log.warn(

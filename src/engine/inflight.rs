@@ -48,6 +48,7 @@ impl Engine<'_> {
         let id = ProcessId {
             pid: e.pid,
             boot_ms: e.boot_ms,
+            boot_id: e.boot_id,
         };
         let what = format!("its {} (process group {})", e.command, e.pid);
         match id.end(KILL_GRACE, deadline.0) {

@@ -7,13 +7,17 @@
 //! its group ID is its PID. A PID alone could name another process later, so
 //! the identity also carries the moment meta-cni recorded it, on the boot
 //! clock the kernel uses for a process's start time: a process with that PID
-//! that started *after* the moment is not ours (the PID was reused).
+//! that started *after* the moment is not ours (the PID was reused). The boot
+//! clock restarts with each boot while the journal naming the group is kept
+//! on disk, so the identity also carries the boot (the kernel's `boot_id`):
+//! a group recorded in another boot is gone, whatever now has its PID.
 
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::time::{clock_gettime, ClockId};
 use nix::unistd::{sysconf, Pid, SysconfVar};
 use std::fs;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A started delegate's process group, identified so that a reused PID is
@@ -25,6 +29,9 @@ pub struct ProcessId {
     /// `CLOCK_BOOTTIME` in milliseconds when the PID was known to be ours
     /// (just after it was spawned, before it was given any work).
     pub boot_ms: u64,
+    /// The boot it was recorded in (see [`this_boot`]); `None` when not
+    /// known, and then only the PID and the moment tell it apart.
+    pub boot_id: Option<u128>,
 }
 
 /// What ending a group came to.
@@ -47,12 +54,50 @@ fn boot_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// This boot's identity: the kernel's random `boot_id`, a new one at each
+/// boot, read once per process; `None` when it cannot be read.
+fn this_boot() -> Option<u128> {
+    static BOOT: OnceLock<Option<u128>> = OnceLock::new();
+    *BOOT.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .and_then(|s| parse_boot_id(s.trim()))
+    })
+}
+
+/// A boot ID as the kernel writes it (`1f0753c8-cf23-452b-a300-3924419a7c39`).
+pub(crate) fn parse_boot_id(s: &str) -> Option<u128> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    let dashes = s.bytes().filter(|b| *b == b'-').count();
+    if s.len() != 36 || dashes != 4 || hex.len() != 32 {
+        return None;
+    }
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(&hex, 16).ok()
+}
+
+/// A boot ID in the kernel's form (see [`parse_boot_id`]).
+pub(crate) fn fmt_boot_id(id: u128) -> String {
+    let h = format!("{id:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 impl ProcessId {
     /// The identity of `pid`, spawned just now.
     pub fn spawned_now(pid: i32) -> ProcessId {
         ProcessId {
             pid,
             boot_ms: boot_ms(),
+            boot_id: this_boot(),
         }
     }
 
@@ -60,6 +105,15 @@ impl ProcessId {
     /// count: they can do nothing more).
     pub fn running(self) -> bool {
         if self.pid <= 1 {
+            return false;
+        }
+        // Recorded in an earlier boot: that group ended with it, and the
+        // boot clock restarted, so a process of this boot can match both
+        // the PID and the moment.
+        if self
+            .boot_id
+            .is_some_and(|b| this_boot().is_some_and(|now| now != b))
+        {
             return false;
         }
         match Stat::read(self.pid) {
@@ -215,12 +269,45 @@ mod tests {
     }
 
     #[test]
+    fn a_group_recorded_in_another_boot_is_not_ours() {
+        let (mut child, id) = group_of("sleep 30");
+        // The boot clock restarts: the moment says nothing across boots.
+        let Some(boot) = id.boot_id else {
+            panic!("no /proc/sys/kernel/random/boot_id")
+        };
+        let earlier = ProcessId {
+            boot_id: Some(boot ^ 1),
+            ..id
+        };
+        assert!(!earlier.running());
+        assert_eq!(earlier.end(Duration::from_millis(100), None), Ended::Gone);
+        assert!(id.running(), "left alone");
+        // Unknown: the PID and the moment decide, as before.
+        assert!(ProcessId {
+            boot_id: None,
+            ..id
+        }
+        .running());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let kernel = "1f0753c8-cf23-452b-a300-3924419a7c39";
+        assert_eq!(fmt_boot_id(parse_boot_id(kernel).unwrap()), kernel);
+        for bad in [
+            "",
+            "1f0753c8cf23452ba3003924419a7c39",
+            "1f0753c8-cf23-452b-a300-3924419a7c3g",
+        ] {
+            assert_eq!(parse_boot_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn a_pid_that_started_after_the_record_is_not_ours() {
         let (mut child, id) = group_of("sleep 30");
         // Recorded a second before the process existed: it is a reuse.
         let earlier = ProcessId {
-            pid: id.pid,
             boot_ms: id.boot_ms.saturating_sub(2000),
+            ..id
         };
         assert!(!earlier.running());
         assert_eq!(earlier.end(Duration::from_millis(100), None), Ended::Gone);

@@ -170,3 +170,80 @@ fn a_rollback_killed_half_way_is_ended_and_redone_by_del() {
     // The record keeps what ADD ran, so the replay is the record's b.
     assert_eq!(s.order(), ["c:DEL", "b:DEL", "a:DEL"]);
 }
+
+/// A process group that is no delegate of meta-cni's (as a delegate, the
+/// leader of its own group), and a journal slot naming it, recorded a
+/// minute from now on the boot clock (so it started before that) in the
+/// boot `boot_id`. Killed when dropped.
+struct Stranger(std::process::Child);
+
+impl Stranger {
+    fn start() -> Stranger {
+        use std::os::unix::process::CommandExt;
+        Stranger(
+            std::process::Command::new("sleep")
+                .arg("300")
+                .process_group(0)
+                .spawn()
+                .expect("sleep"),
+        )
+    }
+
+    fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+
+    fn journal(&self, boot_id: &str) -> Vec<u8> {
+        let uptime = std::fs::read_to_string("/proc/uptime").expect("uptime");
+        let secs: f64 = uptime
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("uptime");
+        let boot_ms = (secs * 1000.0) as u64 + 60_000;
+        let mut line = format!("{} {boot_ms} ADD 0 0 a {boot_id}", self.pid()).into_bytes();
+        line.resize(127, b' ');
+        line.push(b'\n');
+        line
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The journal outlives a reboot (the lock file is on disk), the boot clock
+/// does not: an entry an earlier boot wrote names a PID and a boot-clock
+/// moment that a process of this boot may match. It is not acted on: DEL
+/// signals nothing, succeeds and leaves no entry behind. An entry of this
+/// boot naming the same process is ended.
+#[test]
+fn an_entry_from_an_earlier_boot_signals_nothing() {
+    let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot_id");
+    let this_boot = this_boot.trim();
+    let mut earlier = this_boot.to_string().into_bytes();
+    earlier[0] = if earlier[0] == b'0' { b'1' } else { b'0' };
+    let earlier = String::from_utf8(earlier).expect("ascii");
+    let s = Setup::new(&NAMES);
+    let conf = conf(&s, None, "1.0.0");
+    let lock = s.state_dir().join("net/.ctr1-eth0.lock");
+    let stranger = Stranger::start();
+    s.run("ADD", &conf).ok();
+    std::fs::write(&lock, stranger.journal(&earlier)).expect("write");
+    s.clear_calls();
+    let r = s.run("DEL", &conf);
+    r.ok();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(alive(stranger.pid()), "signalled: {}", r.stderr);
+    assert!(!r.stderr.contains("left running"), "{}", r.stderr);
+    assert_eq!(s.order(), ["c:DEL", "b:DEL", "a:DEL"]);
+    // The control: this boot's entry is ended.
+    s.run("ADD", &conf).ok();
+    std::fs::write(&lock, stranger.journal(this_boot)).expect("write");
+    let r = s.run("DEL", &conf);
+    r.ok();
+    assert!(!alive(stranger.pid()), "not ended: {}", r.stderr);
+}
