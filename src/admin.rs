@@ -741,11 +741,30 @@ fn release(o: &Opts, c: &Common, io: &mut Io<'_>) -> u8 {
     };
     let mut left = 0;
     for ifname in &ifnames {
-        if !release_one(c, &store, &network, &cid, ifname, io) {
-            left += 1;
+        match release_one(c, &store, &network, &cid, ifname, io) {
+            Released::Yes => {}
+            Released::Gone => {
+                io.complain(format_args!(
+                    "no attachment record of container {cid} interface {ifname} in network {network} ({})",
+                    store.record_path(&cid, ifname).display()
+                ));
+                left += 1;
+            }
+            Released::Kept => left += 1,
         }
     }
     u8::from(left > 0)
+}
+
+/// How one release ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Released {
+    /// Every DEL succeeded: the record is removed.
+    Yes,
+    /// There was no record (any more) to release.
+    Gone,
+    /// The record is kept: a DEL failed, or it cannot be used.
+    Kept,
 }
 
 /// Whether the network's directory is there; if not, says so (and which
@@ -790,7 +809,7 @@ fn trusted(store: &Store, io: &mut Io<'_>) -> Result<(), u8> {
 
 /// Run the DEL the record of `cid`/`ifname` describes, as a runtime's DEL
 /// would (in process, with a config of no pipelines); print what it did.
-/// Whether nothing of the attachment is left.
+/// How it ended (a missing record is the caller's to report).
 fn release_one(
     c: &Common,
     store: &Store,
@@ -798,22 +817,16 @@ fn release_one(
     cid: &str,
     ifname: &str,
     io: &mut Io<'_>,
-) -> bool {
+) -> Released {
     let what = format!("{network}/{cid}/{ifname}");
     let record = match store.load(cid, ifname) {
         Ok(Some(r)) => r,
-        Ok(None) => {
-            io.complain(format_args!(
-                "no attachment record of container {cid} interface {ifname} in network {network} ({})",
-                store.record_path(cid, ifname).display()
-            ));
-            return false;
-        }
+        Ok(None) => return Released::Gone,
         Err(why) => {
             io.complain(format_args!(
                 "the record of {what} cannot be used ({why}): left alone"
             ));
-            return false;
+            return Released::Kept;
         }
     };
     let delegates: usize = record.pipelines.iter().map(|p| p.delegates.len()).sum();
@@ -850,7 +863,7 @@ fn release_one(
         io.say(format_args!(
             "released {what}: every delegate's DEL succeeded; the record is removed"
         ));
-        return true;
+        return Released::Yes;
     }
     let why = serde_json::from_slice::<Value>(&reply)
         .ok()
@@ -865,7 +878,7 @@ fn release_one(
     io.say(format_args!(
         "NOT released {what}: {why}; the record is kept: run release again once the cause is fixed"
     ));
-    false
+    Released::Kept
 }
 
 /// What the record's delegates ran.
@@ -1026,8 +1039,17 @@ fn gc(o: &Opts, c: &Common, io: &mut Io<'_>) -> u8 {
             path.display()
         ));
     }
-    let (mut released, mut kept, mut busy) = (0, 0, 0);
+    let (mut released, mut kept, mut busy, mut gone) = (0, 0, 0, 0);
     for (cid, ifname) in stale {
+        // Deleted since the list was read (the runtime's own DEL): not
+        // locked, so that no lock file is made for it.
+        if matches!(store.load(cid, ifname), Ok(None)) {
+            io.say(format_args!(
+                "{network}/{cid}/{ifname} is already gone (deleted meanwhile)"
+            ));
+            gone += 1;
+            continue;
+        }
         // As the CNI GC: an attachment an operation holds is skipped.
         match store.lock(cid, ifname, false, None) {
             Ok(Some(held)) => drop(held),
@@ -1044,14 +1066,19 @@ fn gc(o: &Opts, c: &Common, io: &mut Io<'_>) -> u8 {
                 continue;
             }
         }
-        if release_one(c, &store, &network, cid, ifname, io) {
-            released += 1;
-        } else {
-            kept += 1;
+        match release_one(c, &store, &network, cid, ifname, io) {
+            Released::Yes => released += 1,
+            Released::Gone => {
+                io.say(format_args!(
+                    "{network}/{cid}/{ifname} is already gone (deleted meanwhile)"
+                ));
+                gone += 1;
+            }
+            Released::Kept => kept += 1,
         }
     }
     io.say(format_args!(
-        "gc of network {network}: {released} released, {kept} kept (their DEL failed), {busy} skipped (busy)"
+        "gc of network {network}: {released} released, {kept} kept (their DEL failed), {busy} skipped (busy), {gone} already gone"
     ));
     u8::from(kept > 0)
 }

@@ -622,3 +622,49 @@ fn bad_input_is_named_and_never_a_panic() {
         );
     }
 }
+
+#[test]
+fn gc_counts_a_record_the_runtime_deleted_meanwhile_as_gone_not_kept() {
+    let mut s = Setup::new(&NAMES);
+    // c3's DEL of b takes a while; c4 is plain.
+    s.set("CNI_CONTAINERID", "c3");
+    s.run("ADD", &conf(Some(json!({"del": "sleep", "sleep": 2}))))
+        .ok();
+    s.set("CNI_CONTAINERID", "c4");
+    s.run("ADD", &conf(None)).ok();
+    s.clear_calls();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["gc", "--network", "net", "--valid", "-", "--state-dir"])
+        .arg(s.state_dir())
+        .env_clear()
+        .env("PATH", host_path())
+        .envs(&s.env);
+    let gc = std::thread::spawn(move || {
+        run_command(
+            &mut cmd,
+            Box::new(std::io::Cursor::new(b"# nothing is valid\n".to_vec())),
+            Duration::from_secs(60),
+        )
+    });
+    // While gc releases c3, the runtime's own DEL of c4 comes and succeeds.
+    let start = Instant::now();
+    while !s
+        .calls()
+        .iter()
+        .any(|c| c.plugin == "b" && c.cmd == "DEL" && c.env("CNI_CONTAINERID") == Some("c3"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "gc ran no DEL");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.run("DEL", &conf(None)).ok();
+    let raw = gc.join().expect("gc");
+    let out = String::from_utf8_lossy(&raw.stdout);
+    assert_eq!(raw.status.code(), Some(0), "{out}\n{}", raw.stderr_text());
+    assert!(out.contains("released net/c3/eth0"), "{out}");
+    assert!(out.contains("net/c4/eth0 is already gone"), "{out}");
+    assert!(
+        out.contains("gc of network net: 1 released, 0 kept (their DEL failed), 0 skipped (busy), 1 already gone"),
+        "{out}"
+    );
+    assert!(listed(&s).is_empty());
+}
