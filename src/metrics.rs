@@ -364,7 +364,8 @@ impl Invocation {
         )?;
         let mut log = open_metrics_file(&dir, &sibling(path, ".pending"), Access::Append)?;
         let mut lines = String::new();
-        if log.metadata()?.len() == 0 {
+        let len = log.metadata()?.len();
+        if len == 0 {
             // A new log: named, so that a marker of another log (whose
             // inode this one may have been given) never applies to it.
             let now = std::time::SystemTime::now()
@@ -378,8 +379,12 @@ impl Invocation {
             );
         }
         lines.push_str(&self.increments(verb, code, took).to_pending());
-        // One write: whole lines.
-        io::Write::write_all(&mut log, lines.as_bytes())
+        // One write: whole lines. One cut short (a full disk) is taken
+        // back, so that no part of it counts (the rewrite this invocation
+        // falls back to counts it) and the next append starts a line.
+        io::Write::write_all(&mut log, lines.as_bytes()).inspect_err(|_| {
+            let _ = log.set_len(len);
+        })
     }
 
     /// Write `current` with `increments` merged into `out`.

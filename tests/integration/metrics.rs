@@ -487,3 +487,87 @@ fn a_foreign_file_is_started_over_and_a_bad_metrics_file_is_refused() {
         samples(&s, &file);
     }
 }
+
+#[test]
+fn an_append_to_the_pending_log_cut_short_counts_nothing_and_spoils_no_later_line() {
+    if !parser_ready(
+        "an_append_to_the_pending_log_cut_short_counts_nothing_and_spoils_no_later_line",
+    ) {
+        return;
+    }
+    let s = Setup::new(&["a", "b", "c"]);
+    let file = s.path("m.prom");
+    let pending = s.path("m.prom.pending");
+    let conf = conf(&file, json!({"name": "b", "type": "b"}));
+    // Written at `when`: an ADD or DEL right after a write appends to the
+    // pending log, one a second later rewrites the file.
+    let written = |when: std::time::SystemTime| {
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(when))
+            .expect("mtime");
+    };
+    let fresh = || written(std::time::SystemTime::now());
+    s.run("ADD", &conf).ok();
+    written(std::time::SystemTime::now() - Duration::from_secs(60));
+    s.run("DEL", &conf).ok();
+    let (mut adds, mut dels) = (1.0, 1.0);
+    // A log longer than a record (4 KiB), so that only the log's growth
+    // meets the limit below.
+    while std::fs::metadata(&pending).map_or(0, |m| m.len()) < 4500 {
+        fresh();
+        s.run("ADD", &conf).ok();
+        fresh();
+        s.run("DEL", &conf).ok();
+        adds += 1.0;
+        dels += 1.0;
+    }
+    // A DEL whose files may not grow past the log's size plus 100 bytes
+    // (as on a full disk): its append is cut short in its second line, its
+    // rewrite of the (larger) file fails. It is not counted.
+    let limit = std::fs::metadata(&pending).expect("log").len() + 100;
+    assert!(std::fs::metadata(&file).expect("file").len() > limit);
+    let script = "import os, resource, signal, sys\n\
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n\
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]),) * 2)\n\
+        os.execv(sys.argv[2], sys.argv[2:])\n";
+    let mut env = s.env.clone();
+    env.remove("FAKE_RECORD");
+    env.insert("CNI_COMMAND".into(), "DEL".into());
+    let mut stdin = conf.clone();
+    stdin["stateDir"] = json!(s.state_dir());
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script, &limit.to_string(), BIN])
+        .env_clear()
+        .env("PATH", host_path())
+        .envs(&env);
+    fresh();
+    let r = run_command(
+        &mut cmd,
+        Box::new(std::io::Cursor::new(stdin.to_string().into_bytes())),
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.status.code(), Some(0), "{}", r.stderr_text());
+    assert!(
+        r.stderr_text().contains("this operation is not counted"),
+        "{}",
+        r.stderr_text()
+    );
+    // The next one appends after it, and a DEL a second later adds the
+    // log in.
+    fresh();
+    s.run("ADD", &conf).ok();
+    written(std::time::SystemTime::now() - Duration::from_secs(60));
+    s.run("DEL", &conf).ok();
+    adds += 1.0;
+    dels += 1.0;
+    assert!(!pending.exists());
+    let m = samples(&s, &file);
+    assert_eq!(get(&m, &ops("ADD", 0)), adds, "{m:#?}");
+    assert_eq!(get(&m, &ops("DEL", 0)), dels, "{m:#?}");
+    for p in ["a", "b", "c"] {
+        assert_eq!(get(&m, &calls(p, "ADD", "ok")), adds, "{m:#?}");
+        assert_eq!(get(&m, &calls(p, "DEL", "ok")), dels, "{m:#?}");
+    }
+}
