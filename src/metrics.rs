@@ -322,9 +322,18 @@ impl Invocation {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let prepared = pending
-            .and_then(|slot| slot.take())
-            .unwrap_or_else(|| Prepared::new(path, false))?;
+        let prepared = match pending {
+            // A helper that has not handed over within the wait may still
+            // make this process's temp file: preparing again here would
+            // race it for that file, so this operation is not counted.
+            Some(slot) => slot.take().ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("its files were not ready within {} s", LOCK_WAIT.as_secs()),
+                )
+            })?,
+            None => Prepared::new(path, false),
+        }?;
         let mut increments = self.increments(verb, code, took);
         let (tmp, out) = prepared.tmp?;
         // The temp file goes on any failure from here on.
@@ -1381,6 +1390,25 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_helper_that_never_hands_over_leaves_the_file_alone() {
+        let dir = tmp("stalled");
+        let file = dir.join("m.prom");
+        let log = Logger::stderr(LogLevel::Error);
+        invocation().write(&file, "ADD", 0, Duration::from_millis(40), &log);
+        let before = fs::read(&file).unwrap();
+        let inv = invocation();
+        // A helper started but stalled: its slot is never filled.
+        *inv.prepared.lock().unwrap() = Some(Arc::new(Slot::default()));
+        let err = inv
+            .update(&file, "ADD", 0, Duration::from_millis(40), &log)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert_eq!(fs::read(&file).unwrap(), before, "the file changed");
+        let tmp_name = format!("m.prom.tmp.{}", std::process::id());
+        assert!(!dir.join(tmp_name).exists(), "a temp file was made");
     }
 
     #[test]
