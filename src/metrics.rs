@@ -1409,6 +1409,7 @@ mod tests {
         assert_eq!(fs::read(&file).unwrap(), before, "the file changed");
         let tmp_name = format!("m.prom.tmp.{}", std::process::id());
         assert!(!dir.join(tmp_name).exists(), "a temp file was made");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
