@@ -438,3 +438,23 @@ pub fn check_spare(path: &std::path::Path) {
     let mode = std::fs::metadata(path).expect("spare").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{}", path.display());
 }
+
+/// An in-flight journal slot (128 bytes) naming process group `pid` as
+/// delegate `a` of an ADD, recorded a minute from now on the boot clock (so
+/// the process started before that), with `boot_id` when given.
+pub fn journal_slot(pid: i32, boot_id: Option<&str>) -> Vec<u8> {
+    let uptime = std::fs::read_to_string("/proc/uptime").expect("uptime");
+    let secs: f64 = uptime
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("uptime");
+    let boot_ms = (secs * 1000.0) as u64 + 60_000;
+    let mut line = format!("{pid} {boot_ms} ADD 0 0 a").into_bytes();
+    if let Some(b) = boot_id {
+        line.extend_from_slice(format!(" {b}").as_bytes());
+    }
+    line.resize(127, b' ');
+    line.push(b'\n');
+    line
+}

@@ -194,17 +194,7 @@ impl Stranger {
     }
 
     fn journal(&self, boot_id: &str) -> Vec<u8> {
-        let uptime = std::fs::read_to_string("/proc/uptime").expect("uptime");
-        let secs: f64 = uptime
-            .split_whitespace()
-            .next()
-            .and_then(|s| s.parse().ok())
-            .expect("uptime");
-        let boot_ms = (secs * 1000.0) as u64 + 60_000;
-        let mut line = format!("{} {boot_ms} ADD 0 0 a {boot_id}", self.pid()).into_bytes();
-        line.resize(127, b' ');
-        line.push(b'\n');
-        line
+        journal_slot(self.pid(), Some(boot_id))
     }
 }
 

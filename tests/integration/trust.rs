@@ -354,17 +354,7 @@ impl Bystander {
     /// A journal slot naming it as a delegate meta-cni started (recorded a
     /// minute from now, so it started before that).
     fn journal(&self) -> Vec<u8> {
-        let uptime = std::fs::read_to_string("/proc/uptime").expect("uptime");
-        let secs: f64 = uptime
-            .split_whitespace()
-            .next()
-            .and_then(|s| s.parse().ok())
-            .expect("uptime");
-        let boot_ms = (secs * 1000.0) as u64 + 60_000;
-        let mut line = format!("{} {boot_ms} ADD 0 0 a", self.pid()).into_bytes();
-        line.resize(127, b' ');
-        line.push(b'\n');
-        line
+        journal_slot(self.pid(), None)
     }
 }
 
