@@ -6,7 +6,6 @@
 
 use crate::harness::*;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
@@ -46,22 +45,6 @@ fn listed(s: &Setup) -> std::collections::BTreeMap<String, Value> {
         .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
         .map(|v| (v["containerID"].as_str().unwrap_or("").to_string(), v))
         .collect()
-}
-
-fn wait_for_pids(pidfile: &Path) -> Vec<i32> {
-    let start = Instant::now();
-    loop {
-        let pids: Vec<i32> = std::fs::read_to_string(pidfile)
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        if pids.len() == 2 {
-            return pids;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "no delegate ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// ADD of container `cid` with `conf`, SIGKILLed (meta-cni alone) once

@@ -458,3 +458,58 @@ pub fn journal_slot(pid: i32, boot_id: Option<&str>) -> Vec<u8> {
     line.push(b'\n');
     line
 }
+
+/// A live process (`sleep 300`) leading its own process group, as a
+/// delegate meta-cni started would; killed and reaped on drop.
+pub struct LoneGroup(std::process::Child);
+
+impl LoneGroup {
+    pub fn start() -> LoneGroup {
+        use std::os::unix::process::CommandExt;
+        LoneGroup(
+            Command::new("sleep")
+                .arg("300")
+                .process_group(0)
+                .spawn()
+                .expect("sleep"),
+        )
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+
+    /// A journal slot naming it (see [`journal_slot`]).
+    pub fn journal(&self, boot_id: Option<&str>) -> Vec<u8> {
+        journal_slot(self.pid(), boot_id)
+    }
+}
+
+impl Drop for LoneGroup {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Wait (up to 30 s) until `pidfile` names two PIDs: a fake delegate that
+/// writes its own and its grandchild's once it runs.
+pub fn wait_for_pids(pidfile: &Path) -> Vec<i32> {
+    let start = Instant::now();
+    loop {
+        let pids: Vec<i32> = std::fs::read_to_string(pidfile)
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if pids.len() == 2 {
+            return pids;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the delegate never wrote its PIDs to {}",
+            pidfile.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

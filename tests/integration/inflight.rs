@@ -5,8 +5,7 @@
 
 use crate::harness::*;
 use serde_json::{json, Value};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the late delegate works before its lasting effect.
 const LATE_SECS: f64 = 2.0;
@@ -30,26 +29,6 @@ fn conf(s: &Setup, late: Option<usize>, version: &str) -> Value {
         .collect();
     json!({"cniVersion": version, "name": "net", "resultMode": "chained",
         "cni.dev/valid-attachments": [], "delegates": delegates})
-}
-
-/// Wait until `pidfile` names the running delegate and its grandchild.
-fn wait_for_pids(pidfile: &Path) -> Vec<i32> {
-    let start = Instant::now();
-    loop {
-        let pids: Vec<i32> = std::fs::read_to_string(pidfile)
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        if pids.len() == 2 {
-            return pids;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the delegate never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Start `cmd`, wait until the late delegate runs, SIGKILL meta-cni (only
@@ -171,40 +150,6 @@ fn a_rollback_killed_half_way_is_ended_and_redone_by_del() {
     assert_eq!(s.order(), ["c:DEL", "b:DEL", "a:DEL"]);
 }
 
-/// A process group that is no delegate of meta-cni's (as a delegate, the
-/// leader of its own group), and a journal slot naming it, recorded a
-/// minute from now on the boot clock (so it started before that) in the
-/// boot `boot_id`. Killed when dropped.
-struct Stranger(std::process::Child);
-
-impl Stranger {
-    fn start() -> Stranger {
-        use std::os::unix::process::CommandExt;
-        Stranger(
-            std::process::Command::new("sleep")
-                .arg("300")
-                .process_group(0)
-                .spawn()
-                .expect("sleep"),
-        )
-    }
-
-    fn pid(&self) -> i32 {
-        self.0.id() as i32
-    }
-
-    fn journal(&self, boot_id: &str) -> Vec<u8> {
-        journal_slot(self.pid(), Some(boot_id))
-    }
-}
-
-impl Drop for Stranger {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The journal outlives a reboot (the lock file is on disk), the boot clock
 /// does not: an entry an earlier boot wrote names a PID and a boot-clock
 /// moment that a process of this boot may match. It is not acted on: DEL
@@ -220,9 +165,9 @@ fn an_entry_from_an_earlier_boot_signals_nothing() {
     let s = Setup::new(&NAMES);
     let conf = conf(&s, None, "1.0.0");
     let lock = s.state_dir().join("net/.ctr1-eth0.lock");
-    let stranger = Stranger::start();
+    let stranger = LoneGroup::start();
     s.run("ADD", &conf).ok();
-    std::fs::write(&lock, stranger.journal(&earlier)).expect("write");
+    std::fs::write(&lock, stranger.journal(Some(&earlier))).expect("write");
     s.clear_calls();
     let r = s.run("DEL", &conf);
     r.ok();
@@ -232,7 +177,7 @@ fn an_entry_from_an_earlier_boot_signals_nothing() {
     assert_eq!(s.order(), ["c:DEL", "b:DEL", "a:DEL"]);
     // The control: this boot's entry is ended.
     s.run("ADD", &conf).ok();
-    std::fs::write(&lock, stranger.journal(this_boot)).expect("write");
+    std::fs::write(&lock, stranger.journal(Some(this_boot))).expect("write");
     let r = s.run("DEL", &conf);
     r.ok();
     assert!(!alive(stranger.pid()), "not ended: {}", r.stderr);

@@ -10,9 +10,8 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::os::unix::fs::{chown, symlink, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const NOBODY: u32 = 65534;
@@ -332,39 +331,6 @@ fn a_state_dir_made_by_another_user_under_a_sticky_dir_is_refused() {
     assert_eq!(s.order(), ["a:ADD", "a:DEL"]);
 }
 
-/// A process that is no delegate of meta-cni's, in a process group of its
-/// own (as a delegate is), killed when dropped.
-struct Bystander(Child);
-
-impl Bystander {
-    fn start() -> Bystander {
-        Bystander(
-            Command::new("sleep")
-                .arg("300")
-                .process_group(0)
-                .spawn()
-                .expect("sleep"),
-        )
-    }
-
-    fn pid(&self) -> i32 {
-        self.0.id() as i32
-    }
-
-    /// A journal slot naming it as a delegate meta-cni started (recorded a
-    /// minute from now, so it started before that).
-    fn journal(&self) -> Vec<u8> {
-        journal_slot(self.pid(), None)
-    }
-}
-
-impl Drop for Bystander {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A journal entry planted in a lock file another user owns, or in a state
 /// directory others can write, naming a live process: it is never
 /// signalled (ADD fails with code 7, DEL goes on without state). The same
@@ -377,8 +343,8 @@ fn a_planted_journal_entry_never_signals_a_process() {
     }
     let s = Setup::new(&["a"]);
     let state = s.state_dir();
-    let victim = Bystander::start();
-    let planted = victim.journal();
+    let victim = LoneGroup::start();
+    let planted = victim.journal(None);
     // In a trusted directory, a lock file nobody owns.
     s.run("ADD", &conf(&state)).ok();
     s.clear_calls();
@@ -421,9 +387,9 @@ fn a_planted_journal_entry_never_signals_a_process() {
     assert!(alive(victim.pid()), "the bystander was signalled");
     assert_eq!(s.order(), ["a:DEL"]);
     // The control: root's own lock file with such an entry is acted on.
-    let other = Bystander::start();
+    let other = LoneGroup::start();
     chown(&lock, Some(0), Some(0)).expect("chown");
-    std::fs::write(&lock, other.journal()).expect("write");
+    std::fs::write(&lock, other.journal(None)).expect("write");
     let r = s.run("DEL", &conf(&state));
     r.ok();
     assert!(
