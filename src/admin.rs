@@ -27,7 +27,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const ATTACHMENTS_USAGE: &str =
     "usage: meta-cni attachments [--state-dir DIR] [--network NAME] [--json]\n";
 const RELEASE_USAGE: &str = "usage: meta-cni release --network NAME --container ID [--ifname IF] [--state-dir DIR] [--timeout SECS]\n";
-const GC_USAGE: &str = "usage: meta-cni gc --network NAME --valid FILE [--dry-run] [--state-dir DIR] [--timeout SECS]\n";
+const GC_USAGE: &str = "usage: meta-cni gc --network NAME --valid FILE [--dry-run] [--min-age SECS] [--state-dir DIR] [--timeout SECS]\n";
+
+/// The largest `--min-age` of `gc` (a year).
+const MAX_MIN_AGE_SECS: u64 = 31_536_000;
 
 /// `timeoutSeconds` of a release's DEL unless `--timeout` says otherwise.
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
@@ -60,7 +63,13 @@ pub(crate) fn run(args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
         ),
         "gc" => (
             GC_USAGE,
-            &["--network", "--valid", "--state-dir", "--timeout"],
+            &[
+                "--network",
+                "--valid",
+                "--state-dir",
+                "--timeout",
+                "--min-age",
+            ],
             &["--dry-run"],
         ),
         _ => return None,
@@ -995,9 +1004,21 @@ fn gc(o: &Opts, c: &Common, io: &mut Io<'_>) -> u8 {
                 .map_err(|e| format!("cannot read the valid list {file}: {e}"))?
         };
         let valid = Valid::parse(&text).map_err(|why| format!("valid list {file}: {why}"))?;
-        Ok::<_, String>((network, valid))
+        let min_age = match o.get("--min-age") {
+            None => 0,
+            Some(t) => t
+                .parse::<u64>()
+                .ok()
+                .filter(|t| *t <= MAX_MIN_AGE_SECS)
+                .ok_or_else(|| {
+                    format!(
+                        "--min-age {t:?} is not a whole number of seconds from 0 to {MAX_MIN_AGE_SECS}"
+                    )
+                })?,
+        };
+        Ok::<_, String>((network, valid, Duration::from_secs(min_age)))
     })();
-    let (network, valid) = match input {
+    let (network, valid, min_age) = match input {
         Ok(i) => i,
         Err(why) => {
             io.complain(why);
@@ -1027,6 +1048,20 @@ fn gc(o: &Opts, c: &Common, io: &mut Io<'_>) -> u8 {
         records.len(),
         stale.len()
     ));
+    // Records younger than --min-age may belong to attachments made after
+    // the list was: they are left for a later gc.
+    let now = SystemTime::now();
+    let (young, stale): (Vec<_>, Vec<_>) = stale.into_iter().partition(|(cid, ifname)| {
+        fs::symlink_metadata(store.record_path(cid, ifname))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| age(t, now) < min_age)
+    });
+    for (cid, ifname) in &young {
+        io.say(format_args!(
+            "skipped {network}/{cid}/{ifname}: younger than --min-age {}s (it may be newer than the valid list)",
+            min_age.as_secs()
+        ));
+    }
     if o.flag("--dry-run") {
         for (cid, ifname) in &stale {
             io.say(format_args!("would release {network}/{cid}/{ifname}"));
@@ -1078,7 +1113,12 @@ fn gc(o: &Opts, c: &Common, io: &mut Io<'_>) -> u8 {
         }
     }
     io.say(format_args!(
-        "gc of network {network}: {released} released, {kept} kept (their DEL failed), {busy} skipped (busy), {gone} already gone"
+        "gc of network {network}: {released} released, {kept} kept (their DEL failed), {busy} skipped (busy), {gone} already gone{}",
+        if young.is_empty() {
+            String::new()
+        } else {
+            format!(", {} skipped (younger than --min-age)", young.len())
+        }
     ));
     u8::from(kept > 0)
 }

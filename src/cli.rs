@@ -24,7 +24,7 @@ usage: meta-cni                          (run by a container runtime, with CNI_C
        meta-cni validate [--cni-path DIRS] [--runtime-deadline SECS] FILE...
        meta-cni attachments [--state-dir DIR] [--network NAME] [--json]
        meta-cni release --network NAME --container ID [--ifname IF] [--state-dir DIR] [--timeout SECS]
-       meta-cni gc --network NAME --valid FILE [--dry-run] [--state-dir DIR] [--timeout SECS]
+       meta-cni gc --network NAME --valid FILE [--dry-run] [--min-age SECS] [--state-dir DIR] [--timeout SECS]
        meta-cni --version | --help
 
 validate   read each FILE (.conf, or a .conflist holding a meta-cni plugin) as the
@@ -51,7 +51,8 @@ release    run the DEL a record describes, as a runtime's DEL would (same lock,
 gc         release every record of the network that FILE (`-`: stdin) does not
            list; a line is `containerID ifname`, or a containerID alone for all
            its interfaces; # starts a comment. --dry-run lists what it would
-           release. Delegates get no GC of their own from this command.
+           release. --min-age SECS leaves records younger than that (made after
+           the list, perhaps). Delegates get no GC of their own from this command.
            docs/troubleshooting.md walks a leak through these commands.
 ";
 

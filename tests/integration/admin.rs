@@ -651,3 +651,96 @@ fn gc_counts_a_record_the_runtime_deleted_meanwhile_as_gone_not_kept() {
     );
     assert!(listed(&s).is_empty());
 }
+
+/// `gc --min-age SECS` leaves records younger than that (an attachment made
+/// after the valid list was) for a later gc, says so, and counts them; the
+/// older stale ones go as without it. A bad value is named.
+#[test]
+fn gc_min_age_leaves_records_newer_than_the_list() {
+    let mut s = Setup::new(&NAMES);
+    for cid in ["old", "new"] {
+        s.set("CNI_CONTAINERID", cid);
+        s.run("ADD", &conf(None)).ok();
+    }
+    // "old" was added two hours ago.
+    let record = s.state_dir().join("net/old-eth0.json");
+    std::fs::File::options()
+        .write(true)
+        .open(&record)
+        .expect("record")
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(7200))
+        .expect("set mtime");
+    s.clear_calls();
+    let valid = s.path("valid");
+    std::fs::write(&valid, "# nothing is valid\n").expect("write");
+    let valid = valid.display().to_string();
+    let gc = [
+        "gc",
+        "--network",
+        "net",
+        "--valid",
+        &valid,
+        "--min-age",
+        "3600",
+    ];
+
+    let mut dry = gc.to_vec();
+    dry.push("--dry-run");
+    let r = admin(&s, &dry);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("would release net/old/eth0")
+            && !r.stdout.contains("would release net/new/eth0")
+            && r.stdout
+                .contains("skipped net/new/eth0: younger than --min-age 3600s"),
+        "{}",
+        r.stdout
+    );
+    assert!(s.calls().is_empty(), "a dry run runs nothing");
+
+    let r = admin(&s, &gc);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("released net/old/eth0")
+            && r.stdout.contains(
+                "gc of network net: 1 released, 0 kept (their DEL failed), 0 skipped (busy), 0 already gone, 1 skipped (younger than --min-age)"
+            ),
+        "{}",
+        r.stdout
+    );
+    assert!(!record.exists(), "old was released");
+    assert!(
+        s.state_dir().join("net/new-eth0.json").exists(),
+        "new was kept"
+    );
+    assert!(
+        s.calls()
+            .iter()
+            .all(|c| c.env("CNI_CONTAINERID") == Some("old")),
+        "only old's delegates ran"
+    );
+
+    for bad in ["-1", "1.5", "soon", "31536001"] {
+        let r = admin(
+            &s,
+            &[
+                "gc",
+                "--network",
+                "net",
+                "--valid",
+                &valid,
+                "--min-age",
+                bad,
+            ],
+        );
+        assert_eq!(r.code, 2, "{bad}: {}", r.stdout);
+        assert!(
+            r.stderr.contains(&format!(
+                "--min-age {bad:?} is not a whole number of seconds"
+            )),
+            "{bad}: {}",
+            r.stderr
+        );
+    }
+    assert!(s.state_dir().join("net/new-eth0.json").exists());
+}
