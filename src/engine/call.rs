@@ -6,7 +6,7 @@
 use super::Engine;
 use super::Scope;
 use crate::error::{code, CniError};
-use crate::invoke::{fmt_duration, Call, ChildEnv, Failure, Output, ProcessId};
+use crate::invoke::{fmt_duration, this_boot, Call, ChildEnv, Failure, Output, ProcessId};
 use crate::log::LogLevel;
 use crate::plan::{with_prev_result, Delegate, Pipeline};
 use crate::protocol::Command;
@@ -241,7 +241,7 @@ impl Engine<'_> {
             pipeline: p.slot,
             delegate: p.position(d),
             plugin: d.plugin.clone(),
-            boot_id: id.boot_id,
+            boot_id: this_boot(),
         };
         if let Err(e) = lock.note_in_flight(p.slot, &entry) {
             self.log.warn(

@@ -56,7 +56,7 @@ fn boot_ms() -> u64 {
 
 /// This boot's identity: the kernel's random `boot_id`, a new one at each
 /// boot, read once per process; `None` when it cannot be read.
-fn this_boot() -> Option<u128> {
+pub(crate) fn this_boot() -> Option<u128> {
     static BOOT: OnceLock<Option<u128>> = OnceLock::new();
     *BOOT.get_or_init(|| {
         fs::read_to_string("/proc/sys/kernel/random/boot_id")
@@ -92,12 +92,15 @@ pub(crate) fn fmt_boot_id(id: u128) -> String {
 }
 
 impl ProcessId {
-    /// The identity of `pid`, spawned just now.
+    /// The identity of `pid`, spawned just now: in this boot, so no boot ID
+    /// is needed to tell it apart (the in-flight journal, which outlives the
+    /// boot, asks [`this_boot`] when it writes the entry; reading it here
+    /// would cost every invocation a file read, state or not).
     pub fn spawned_now(pid: i32) -> ProcessId {
         ProcessId {
             pid,
             boot_ms: boot_ms(),
-            boot_id: this_boot(),
+            boot_id: None,
         }
     }
 
@@ -272,8 +275,12 @@ mod tests {
     fn a_group_recorded_in_another_boot_is_not_ours() {
         let (mut child, id) = group_of("sleep 30");
         // The boot clock restarts: the moment says nothing across boots.
-        let Some(boot) = id.boot_id else {
+        let Some(boot) = this_boot() else {
             panic!("no /proc/sys/kernel/random/boot_id")
+        };
+        let id = ProcessId {
+            boot_id: Some(boot),
+            ..id
         };
         let earlier = ProcessId {
             boot_id: Some(boot ^ 1),

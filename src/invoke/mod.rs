@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub(crate) use group::{fmt_boot_id, parse_boot_id};
+pub(crate) use group::{fmt_boot_id, parse_boot_id, this_boot};
 pub use group::{Ended, ProcessId};
 pub use process::{find, ProcessInvoker, Running};
 
