@@ -37,6 +37,18 @@ fn admin(s: &Setup, args: &[&str]) -> Run {
     r
 }
 
+/// `meta-cni gc --network net --valid - --state-dir <the setup's>`, with
+/// the setup's environment, for a valid list on stdin.
+fn gc_valid_from_stdin(s: &Setup) -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["gc", "--network", "net", "--valid", "-", "--state-dir"])
+        .arg(s.state_dir())
+        .env_clear()
+        .env("PATH", host_path())
+        .envs(&s.env);
+    cmd
+}
+
 /// The JSON lines of `attachments --json`, by container ID.
 fn listed(s: &Setup) -> std::collections::BTreeMap<String, Value> {
     let r = admin(s, &["attachments", "--json"]);
@@ -405,12 +417,7 @@ fn gc_releases_what_the_valid_list_does_not_name() {
         assert!(start.elapsed() < Duration::from_secs(20));
         std::thread::sleep(Duration::from_millis(10));
     }
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args(["gc", "--network", "net", "--valid", "-", "--state-dir"])
-        .arg(s.state_dir())
-        .env_clear()
-        .env("PATH", host_path())
-        .envs(&s.env);
+    let mut cmd = gc_valid_from_stdin(&s);
     let raw = run_command(
         &mut cmd,
         Box::new(std::io::Cursor::new(b"c1\nc2\nc4\n".to_vec())),
@@ -616,12 +623,7 @@ fn gc_counts_a_record_the_runtime_deleted_meanwhile_as_gone_not_kept() {
     s.set("CNI_CONTAINERID", "c4");
     s.run("ADD", &conf(None)).ok();
     s.clear_calls();
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args(["gc", "--network", "net", "--valid", "-", "--state-dir"])
-        .arg(s.state_dir())
-        .env_clear()
-        .env("PATH", host_path())
-        .envs(&s.env);
+    let mut cmd = gc_valid_from_stdin(&s);
     let gc = std::thread::spawn(move || {
         run_command(
             &mut cmd,
