@@ -38,6 +38,21 @@ pub fn bridge_on(br: &str, subnet: &Subnet, f: &Fixture) -> Value {
     })
 }
 
+/// A macvlan delegate on `master` with host-local in `subnet` (a CIDR,
+/// possibly a template).
+pub fn macvlan(f: &Fixture, master: &str, subnet: &str) -> Value {
+    json!({
+        "type": "macvlan",
+        "master": master,
+        "mode": "bridge",
+        "ipam": {
+            "type": "host-local",
+            "dataDir": f.data,
+            "ranges": [[{"subnet": subnet}]]
+        }
+    })
+}
+
 pub fn portmap() -> Value {
     json!({"type": "portmap", "snat": true, "capabilities": {"portMappings": true}})
 }

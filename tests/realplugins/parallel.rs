@@ -62,21 +62,6 @@ fn masters(f: &Fixture, kind: char, n: u32) -> Vec<String> {
         .collect()
 }
 
-/// A macvlan delegate on `master` with host-local in `subnet` (a CIDR,
-/// possibly a template).
-fn macvlan(f: &Fixture, master: &str, subnet: &str) -> Value {
-    json!({
-        "type": "macvlan",
-        "master": master,
-        "mode": "bridge",
-        "ipam": {
-            "type": "host-local",
-            "dataDir": f.data,
-            "ranges": [[{"subnet": subnet}]]
-        }
-    })
-}
-
 /// The pipelines-shaped meta config: `eth0` bridge, then one macvlan
 /// pipeline `net<i>` (delegate `mv<i>`) per entry of `statics`, then, with
 /// `gres`, the template pipeline (delegate `grmv`).
@@ -94,14 +79,14 @@ fn meta(
     for (i, (master, s)) in statics.iter().enumerate() {
         pipelines.push(json!({
             "name": format!("hpc{i}"), "ifName": format!("net{i}"),
-            "delegates": [{"name": format!("mv{i}"), "conf": macvlan(f, master, &s.cidr())}]
+            "delegates": [{"name": format!("mv{i}"), "conf": conf::macvlan(f, master, &s.cidr())}]
         }));
     }
     if let Some(d) = gres {
         pipelines.push(json!({
             "name": GRES, "ifNamePrefix": PREFIX,
             "delegates": [{"name": "grmv",
-                           "conf": macvlan(f, "{{.Gres.Device}}", &d.gres_template())}]
+                           "conf": conf::macvlan(f, "{{.Gres.Device}}", &d.gres_template())}]
         }));
     }
     json!({

@@ -25,16 +25,7 @@ fn multi_nic_conf(f: &Fixture, version: &str, net: &str, master: &str, s2: &Subn
             {"name": "ethernet", "ifName": "eth0",
              "delegates": [{"name": "bridge", "conf": conf::bridge(f)}]},
             {"name": "hpc", "ifNamePrefix": "net",
-             "delegates": [{"name": "macvlan", "conf": {
-                 "type": "macvlan",
-                 "master": master,
-                 "mode": "bridge",
-                 "ipam": {
-                     "type": "host-local",
-                     "dataDir": f.data,
-                     "ranges": [[{"subnet": s2.cidr()}]]
-                 }
-             }}]}
+             "delegates": [{"name": "macvlan", "conf": conf::macvlan(f, master, &s2.cidr())}]}
         ]
     })
 }
