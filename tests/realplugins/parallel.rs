@@ -323,6 +323,24 @@ fn records(f: &Fixture, net: &str) -> Vec<String> {
     v
 }
 
+/// After `what` (a DEL, a rollback): no host-local reservation left in any
+/// pipeline's range, and no attachment record of `net`.
+fn assert_released(f: &Fixture, net: &str, want: &[Want], what: &str) {
+    for w in want {
+        let left = reservations(&f.data.join(&w.ipam));
+        assert!(
+            left.is_empty(),
+            "{} reservations survived {what}: {left:?}",
+            w.ipam
+        );
+    }
+    assert!(
+        records(f, net).is_empty(),
+        "records survived {what}: {:?}",
+        records(f, net)
+    );
+}
+
 /// Processes whose command line or environment names a path below `root`
 /// (cnitool's NETCONFPATH, meta-cni's and the plugins' CNI_PATH, a
 /// config's dataDir): this test's, whatever else runs on the machine.
@@ -465,18 +483,10 @@ fn wide_round(f: &Fixture, net: &str, caps: &Value, want: &[Want]) -> (Value, Sp
     assert!(!host::link_exists(&host_veth), "host veth survived DEL");
     let (_, bad) = log_of(f, net);
     assert!(bad.is_empty(), "meta-cni warned: {bad:#?}");
-    for w in want {
-        let left = reservations(&f.data.join(&w.ipam));
-        assert!(
-            left.is_empty(),
-            "{} reservations survived DEL: {left:?}",
-            w.ipam
-        );
-        if let Some(m) = &w.master {
-            assert!(host::link_exists(m), "DEL must not touch master {m}");
-        }
+    assert_released(f, net, want, "DEL");
+    for m in want.iter().filter_map(|w| w.master.as_ref()) {
+        assert!(host::link_exists(m), "DEL must not touch master {m}");
     }
-    assert!(records(f, net).is_empty(), "{:?}", records(f, net));
     let del = f.cnitool("del", net, caps, Some(K8S_ARGS));
     assert!(del.ok(), "second DEL: {}", del.describe());
     assert_eq!(link_names(Some(ns)), BTreeSet::from(["lo".to_string()]));
@@ -601,19 +611,7 @@ fn parallel_pipelines_failed_add_rolls_back_every_pipeline() {
         "bridge ports left: {}",
         ports.describe()
     );
-    for w in &want {
-        let left = reservations(&f.data.join(&w.ipam));
-        assert!(
-            left.is_empty(),
-            "{} reservations survived the rollback: {left:?}",
-            w.ipam
-        );
-    }
-    assert!(
-        records(&f, &net).is_empty(),
-        "record survived the rollback: {:?}",
-        records(&f, &net)
-    );
+    assert_released(&f, &net, &want, "the rollback");
     assert!(
         log.contains("rolling back") && !log.contains("rollback:"),
         "no clean rollback in the log:\n{log}"
@@ -802,19 +800,7 @@ fn parallel_pipelines_48_pods_at_once_leave_nothing_behind() {
             "pod {k} after DEL"
         );
     }
-    for w in &want {
-        let left = reservations(&f.data.join(&w.ipam));
-        assert!(
-            left.is_empty(),
-            "{} reservations survived DEL: {left:?}",
-            w.ipam
-        );
-    }
-    assert!(
-        records(&f, &net).is_empty(),
-        "records survived DEL: {:?}",
-        records(&f, &net)
-    );
+    assert_released(&f, &net, &want, "DEL");
     let cached: Vec<String> = std::fs::read_dir(f.cache.join("results"))
         .into_iter()
         .flatten()
